@@ -1,0 +1,41 @@
+# The two commands: `make run` and `make test`. Everything else supports them.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+# Python 3.13 for the venv and therefore for Lambda (see docs/decisions.md).
+# A python3.13 on PATH that runs, else one that pyenv has installed.
+PYTHON313 := $(shell python3.13 -c 'import sys; print(sys.executable)' 2>/dev/null || \
+	ls -d $$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)/versions/3.13*/bin/python3.13 2>/dev/null | tail -1)
+
+.PHONY: run test bench venv clean help
+
+help:
+	@echo "make run    start the service locally (API on http://127.0.0.1:8000/)"
+	@echo "make test   run the whole test suite"
+	@echo "make bench  run the benchmarks (1M records; takes a few minutes)"
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@if [ -z "$(PYTHON313)" ]; then \
+		echo "error: Python 3.13 not found. Install it (e.g. 'pyenv install 3.13.0' or your OS package)"; \
+		echo "       and make sure 'python3.13' is on PATH." >&2; exit 1; fi
+	@if [ -x "$(PY)" ] && ! $(PY) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))'; then \
+		echo "Replacing $(VENV): it is not Python 3.13"; rm -rf $(VENV); fi
+	@[ -x "$(PY)" ] || $(PYTHON313) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m local_stack
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) data/output .pytest_cache

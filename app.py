@@ -1,0 +1,90 @@
+"""Routes and event handlers of the records migration service.
+
+Each handler reads its input, calls one function of chalicelib and answers.
+Queue names come from the environment with defaults matching infra/, so this
+module imports anywhere (tests, `chalice package`) without touching AWS.
+"""
+import os
+
+from chalice import Chalice, Response
+
+from chalicelib import bootstrap
+from chalicelib.api import answers_json, json_body, query_bool, query_int
+from chalicelib.dashboard import dashboard_html
+from chalicelib.uploads import handle_upload_message
+
+app = Chalice(app_name="records-migration")
+STAGE = os.environ.get("STAGE", "dev")
+API = "/api/v1/migrations"
+
+
+def service():
+    return bootstrap.components().service
+
+
+@app.route("/", methods=["GET"])
+def dashboard():
+    return Response(body=dashboard_html(), headers={"Content-Type": "text/html; charset=utf-8"})
+
+
+@app.route(API + "/trigger", methods=["POST"], content_types=["application/json"])
+@answers_json
+def trigger_migration():
+    return service().trigger(json_body(app.current_request.raw_body))
+
+
+@app.route(API + "/status/{run_id}", methods=["GET"])
+@answers_json
+def migration_status(run_id):
+    details = query_bool(app.current_request.query_params, "include_details")
+    return service().status(run_id, include_details=details)
+
+
+@app.route(API + "/running", methods=["GET"])
+@answers_json
+def running_migrations():
+    return service().running()
+
+
+@app.route(API + "/cancel/{run_id}", methods=["POST"])
+@answers_json
+def cancel_migration(run_id):
+    return service().cancel(run_id)
+
+
+@app.route(API, methods=["GET"])
+@answers_json
+def recent_migrations():
+    limit = query_int(app.current_request.query_params, "limit", default=20, low=1, high=200)
+    return service().recent(limit)
+
+
+@app.route("/api/v1/record-types", methods=["GET"])
+@answers_json
+def record_types():
+    specs = bootstrap.components().specs
+    return {"record_types": [spec.describe() for spec in specs.values()]}
+
+
+@app.on_sqs_message(queue=os.environ.get("WORK_QUEUE_NAME", f"records-migration-work-{STAGE}"), batch_size=1)
+def process_work(event):
+    for record in event:
+        bootstrap.components().worker.handle(record.body)
+
+
+@app.on_sqs_message(queue=os.environ.get("WORK_DLQ_NAME", f"records-migration-work-dlq-{STAGE}"), batch_size=1)
+def handle_dead_chunk(event):
+    for record in event:
+        bootstrap.components().worker.handle_dead_letter(record.body)
+
+
+@app.on_sqs_message(queue=os.environ.get("UPLOADS_QUEUE_NAME", f"records-migration-uploads-{STAGE}"),
+                    batch_size=1)
+def handle_upload(event):
+    for record in event:
+        handle_upload_message(bootstrap.components(), record.body)
+
+
+@app.schedule("rate(5 minutes)")
+def reap_stalled_runs(event):
+    bootstrap.components().reaper.reap()

@@ -1,0 +1,1 @@
+"""The records migration service: everything app.py's handlers call into."""

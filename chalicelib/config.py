@@ -1,0 +1,47 @@
+"""Stage settings, read from the environment on first use.
+
+Chalice sets a stage's environment variables on the Lambda function; the local
+stack sets the same variables from `.chalice/config.json`. Nothing here is read
+at import time, so tests can set the environment before the first request.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str
+    runs_table_name: str
+    work_queue_name: str
+    data_root: str
+    data_bucket: str
+    target_api_url: str
+    target_credentials_secret: str
+    run_secrets_prefix: str
+    chunk_records: int
+    chunk_bytes: int
+    stalled_after_seconds: int
+    marker_ttl_seconds: int
+
+    @classmethod
+    def from_environ(cls, environ: os._Environ | dict | None = None) -> "Settings":
+        env = os.environ if environ is None else environ
+        stage = env.get("STAGE", "local")
+        return cls(
+            stage=stage,
+            runs_table_name=env.get("RUNS_TABLE_NAME", f"records-migration-runs-{stage}"),
+            work_queue_name=env.get("WORK_QUEUE_NAME", f"records-migration-work-{stage}"),
+            data_root=env.get("DATA_ROOT", "."),
+            data_bucket=env.get("DATA_BUCKET", ""),
+            target_api_url=env.get("TARGET_API_URL", "").rstrip("/"),
+            target_credentials_secret=env.get("TARGET_CREDENTIALS_SECRET", ""),
+            run_secrets_prefix=env.get("RUN_SECRETS_PREFIX", f"records-migration/{stage}/runs/"),
+            chunk_records=int(env.get("CHUNK_RECORDS", "25000")),
+            # A chunk also ends at this many bytes, so wide records keep a
+            # worker's memory bounded whatever the record count.
+            chunk_bytes=int(env.get("CHUNK_BYTES", str(16 * 1024 * 1024))),
+            stalled_after_seconds=int(env.get("STALLED_AFTER_SECONDS", "1800")),
+            marker_ttl_seconds=int(env.get("MARKER_TTL_SECONDS", str(30 * 24 * 3600))),
+        )

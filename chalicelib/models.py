@@ -1,0 +1,169 @@
+"""Shapes shared by the API side and the workers: requests, messages, statuses.
+
+Each shape is defined once here. Validation of a trigger request happens in
+`MigrationRequest.from_body`, which raises `InvalidRequest` naming the field.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from chalicelib.errors import InvalidRequest
+
+MIN_BATCH_SIZE = 1
+MAX_BATCH_SIZE = 1000
+DEFAULT_BATCH_SIZE = 100
+DEFAULT_OUTPUT_DIR = "data/output"
+DEFAULT_MAX_ERROR_RATE = 0.1
+MAX_METADATA_BYTES = 4096
+
+
+class RunStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_active(self) -> bool:
+        return self in (RunStatus.PENDING, RunStatus.RUNNING)
+
+
+class Step(StrEnum):
+    """The steps a run walks through, in order."""
+
+    INITIALIZING = "initializing"
+    WORKFLOW_INITIALIZED = "workflow_initialized"
+    FILE_READING = "file_reading"
+    DATA_MAPPING = "data_mapping"
+    DATA_TRANSFORMATION = "data_transformation"
+    API_INTEGRATION = "api_integration"
+    COMPLETED = "completed"
+
+
+STEP_ORDER = list(Step)
+
+
+class OutputMode(StrEnum):
+    API = "api"
+    FILE = "file"
+
+
+AUTH_TYPES = ("bearer_token",)
+REQUEST_FIELDS = {
+    "file_path", "record_type", "output_mode", "output_dir", "batch_size",
+    "authentication", "metadata", "max_error_rate",
+}
+
+
+@dataclass(frozen=True)
+class MigrationRequest:
+    file_path: str
+    record_type: str
+    output_mode: OutputMode
+    output_dir: str = DEFAULT_OUTPUT_DIR
+    batch_size: int = DEFAULT_BATCH_SIZE
+    authentication: dict | None = None
+    metadata: dict = field(default_factory=dict)
+    max_error_rate: float = DEFAULT_MAX_ERROR_RATE
+
+    @classmethod
+    def from_body(cls, body: Any, known_record_types: list[str]) -> "MigrationRequest":
+        if not isinstance(body, dict):
+            raise InvalidRequest("body: must be a JSON object")
+        unknown = sorted(set(body) - REQUEST_FIELDS)
+        if unknown:
+            raise InvalidRequest(f"{unknown[0]}: unknown field (allowed: {', '.join(sorted(REQUEST_FIELDS))})")
+        for name in ("file_path", "record_type", "output_mode"):
+            if name not in body:
+                raise InvalidRequest(f"{name}: field required")
+        file_path = _string(body, "file_path")
+        record_type = _string(body, "record_type")
+        if record_type not in known_record_types:
+            raise InvalidRequest(
+                f"record_type: unknown record type {record_type!r} (supported: {', '.join(known_record_types)})")
+        output_mode = _string(body, "output_mode")
+        if output_mode not in OutputMode.__members__.values():
+            raise InvalidRequest(f"output_mode: must be one of {', '.join(m.value for m in OutputMode)}")
+        output_dir = _string(body, "output_dir") if body.get("output_dir") is not None else DEFAULT_OUTPUT_DIR
+        batch_size = body.get("batch_size", DEFAULT_BATCH_SIZE)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int):
+            raise InvalidRequest("batch_size: must be an integer")
+        if not MIN_BATCH_SIZE <= batch_size <= MAX_BATCH_SIZE:
+            raise InvalidRequest(f"batch_size: must be between {MIN_BATCH_SIZE} and {MAX_BATCH_SIZE}")
+        authentication = _authentication(body.get("authentication"))
+        metadata = body.get("metadata") or {}
+        if not isinstance(metadata, dict):
+            raise InvalidRequest("metadata: must be an object")
+        if len(json.dumps(metadata)) > MAX_METADATA_BYTES:
+            raise InvalidRequest(f"metadata: must be at most {MAX_METADATA_BYTES} bytes as JSON")
+        max_error_rate = body.get("max_error_rate", DEFAULT_MAX_ERROR_RATE)
+        if isinstance(max_error_rate, bool) or not isinstance(max_error_rate, (int, float)) \
+                or not 0 <= max_error_rate <= 1:
+            raise InvalidRequest("max_error_rate: must be a number from 0 to 1")
+        return cls(file_path, record_type, OutputMode(output_mode), output_dir, batch_size,
+                   authentication, metadata, float(max_error_rate))
+
+
+def _string(body: dict, name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidRequest(f"{name}: must be a non-empty string")
+    return value.strip()
+
+
+def _authentication(auth: Any) -> dict | None:
+    if auth is None:
+        return None
+    if not isinstance(auth, dict):
+        raise InvalidRequest("authentication: must be an object")
+    auth_type = auth.get("type")
+    if auth_type not in AUTH_TYPES:
+        raise InvalidRequest(f"authentication.type: must be one of {', '.join(AUTH_TYPES)}")
+    token = auth.get("token")
+    if not isinstance(token, str) or not token:
+        raise InvalidRequest("authentication.token: must be a non-empty string")
+    extra = sorted(set(auth) - {"type", "token"})
+    if extra:
+        raise InvalidRequest(f"authentication.{extra[0]}: unknown field")
+    return {"type": auth_type, "token": token}
+
+
+@dataclass(frozen=True)
+class PlanMessage:
+    """Asks a worker to scan a run's file and cut it into chunks."""
+
+    run_id: str
+    kind: str = "plan"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+
+@dataclass(frozen=True)
+class ChunkMessage:
+    """Points at one slice of a run's file: a pointer, never the rows (DESIGN 2)."""
+
+    run_id: str
+    chunk: int
+    start: int
+    end: int
+    first_row: int
+    rows: int
+    kind: str = "chunk"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+
+def parse_message(body: str) -> PlanMessage | ChunkMessage:
+    data = json.loads(body)
+    kind = data.pop("kind", None)
+    if kind == "plan":
+        return PlanMessage(**data)
+    if kind == "chunk":
+        return ChunkMessage(**data)
+    raise ValueError(f"unknown work message kind: {kind!r}")

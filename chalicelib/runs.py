@@ -1,0 +1,273 @@
+"""The run store: run items and chunk markers in one DynamoDB table (DESIGN 10).
+
+A run item (pk=RUN#<id>, sk=RUN) holds the request, status, step, counters and
+timestamps. Each processed chunk leaves a marker (sk=CHUNK#<n>) written in the
+same transaction that adds its counts to the run, guarded by
+`attribute_not_exists`: a chunk delivered twice is counted once (DESIGN 4).
+Active runs carry `active_pk`, so the sparse `active-runs` index holds only
+them; every run carries `recent_pk` for the `recent-runs` index.
+"""
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from chalicelib.models import RunStatus, Step, STEP_ORDER
+
+ACTIVE_INDEX = "active-runs"
+RECENT_INDEX = "recent-runs"
+ACTIVE = "ACTIVE"
+RECENT = "RUNS"
+COUNTERS = ("success_count", "error_count", "chunks_done", "chunks_failed")
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _key(run_id: str, sk: str = "RUN") -> dict:
+    return {"pk": {"S": f"RUN#{run_id}"}, "sk": {"S": sk}}
+
+
+def _to_ddb(values: dict) -> dict:
+    return {k: _serializer.serialize(_decimals(v)) for k, v in values.items()}
+
+
+def _decimals(value: Any) -> Any:
+    """DynamoDB takes numbers as Decimal, never float."""
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, list):
+        return [_decimals(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _decimals(v) for k, v in value.items()}
+    return value
+
+
+def _from_ddb(item: dict) -> dict:
+    return {k: _plain(_deserializer.deserialize(v)) for k, v in item.items()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _conditional_failed(err: ClientError) -> bool:
+    return err.response["Error"]["Code"] in ("ConditionalCheckFailedException", "TransactionCanceledException")
+
+
+class RunStore:
+    """Run items and chunk markers, spoken of in the service's own verbs."""
+
+    def __init__(self, client, table_name: str, marker_ttl_seconds: int = 30 * 24 * 3600):
+        self._db = client
+        self._table = table_name
+        self._marker_ttl = marker_ttl_seconds
+
+    # ----------------------------------------------------------------- create/read
+    def create(self, run_id: str, request: dict, credentials_ref: str | None) -> dict:
+        created = now_iso()
+        item = {
+            "pk": f"RUN#{run_id}", "sk": "RUN", "run_id": run_id,
+            "status": RunStatus.PENDING.value, "current_step": Step.INITIALIZING.value,
+            "step_history": [{"step": Step.INITIALIZING.value, "at": created}],
+            "created_at": created, "updated_at": created,
+            "active_pk": ACTIVE, "recent_pk": RECENT,
+            "total_records": 0, "chunks_total": 0,
+            **{c: 0 for c in COUNTERS},
+            **request,
+        }
+        if credentials_ref:
+            item["credentials_ref"] = credentials_ref
+        self._db.put_item(TableName=self._table, Item=_to_ddb(item),
+                          ConditionExpression="attribute_not_exists(pk)")
+        return _plain(item)
+
+    def get(self, run_id: str, consistent: bool = True) -> dict | None:
+        response = self._db.get_item(TableName=self._table, Key=_key(run_id), ConsistentRead=consistent)
+        item = response.get("Item")
+        return _from_ddb(item) if item else None
+
+    def list_active(self) -> list[dict]:
+        return self._query(ACTIVE_INDEX, "active_pk", ACTIVE, limit=None)
+
+    def list_recent(self, limit: int) -> list[dict]:
+        return self._query(RECENT_INDEX, "recent_pk", RECENT, limit=limit)
+
+    def _query(self, index: str, key: str, value: str, limit: int | None) -> list[dict]:
+        items: list[dict] = []
+        kwargs: dict[str, Any] = dict(
+            TableName=self._table, IndexName=index, KeyConditionExpression="#k = :v",
+            ExpressionAttributeNames={"#k": key}, ExpressionAttributeValues={":v": {"S": value}},
+            ScanIndexForward=False)
+        while True:
+            if limit:
+                kwargs["Limit"] = limit - len(items)
+            response = self._db.query(**kwargs)
+            items.extend(_from_ddb(i) for i in response.get("Items", []))
+            if "LastEvaluatedKey" not in response or (limit and len(items) >= limit):
+                return items
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    # --------------------------------------------------------------- transitions
+    def start_planning(self, run_id: str) -> bool:
+        """pending -> running; False if the run is no longer pending (cancelled, or planned already)."""
+        at = now_iso()
+        return self._update(
+            run_id,
+            "SET #status = :running, started_at = :at, updated_at = :at, current_step = :step, "
+            "step_history = list_append(step_history, :history)",
+            {":running": RunStatus.RUNNING.value, ":at": at, ":step": Step.WORKFLOW_INITIALIZED.value,
+             ":history": [{"step": Step.WORKFLOW_INITIALIZED.value, "at": at}],
+             ":pending": RunStatus.PENDING.value},
+            condition="#status = :pending")
+
+    def advance_step(self, run_id: str, step: Step, extra: dict | None = None) -> bool:
+        """Move the step forward; a step never goes back, and only a running run moves."""
+        at = now_iso()
+        earlier = [s.value for s in STEP_ORDER[: STEP_ORDER.index(step)]]
+        names = {f":e{i}": s for i, s in enumerate(earlier)}
+        sets = "current_step = :step, updated_at = :at, step_history = list_append(step_history, :history)"
+        values: dict[str, Any] = {":step": step.value, ":at": at, ":history": [{"step": step.value, "at": at}],
+                                  ":running": RunStatus.RUNNING.value, **names}
+        for i, (k, v) in enumerate((extra or {}).items()):
+            sets += f", {k} = :x{i}"
+            values[f":x{i}"] = v
+        condition = "#status = :running"
+        if names:
+            condition += f" AND current_step IN ({', '.join(names)})"
+        return self._update(run_id, "SET " + sets, values, condition=condition)
+
+    def record_plan(self, run_id: str, total_records: int, chunks_total: int, header: list[str]) -> bool:
+        at = now_iso()
+        return self._update(
+            run_id,
+            "SET total_records = :total, chunks_total = :chunks, header = :header, planned_at = :at, "
+            "updated_at = :at, current_step = :step, step_history = list_append(step_history, :history)",
+            {":total": total_records, ":chunks": chunks_total, ":header": header, ":at": at,
+             ":step": Step.DATA_MAPPING.value, ":history": [{"step": Step.DATA_MAPPING.value, "at": at}],
+             ":running": RunStatus.RUNNING.value},
+            condition="#status = :running")
+
+    def count_chunk(self, run_id: str, chunk: int, success: int, errors: int, failed: bool = False,
+                    reason: str | None = None) -> bool:
+        """Add one chunk's counts to its run, exactly once. False if it was counted before."""
+        marker = {"pk": f"RUN#{run_id}", "sk": f"CHUNK#{chunk:06d}", "chunk": chunk,
+                  "success_count": success, "error_count": errors,
+                  "outcome": "failed" if failed else "done", "counted_at": now_iso(),
+                  "expires_at": int(time.time()) + self._marker_ttl}
+        if reason:
+            marker["reason"] = reason
+        done_counter = "chunks_failed" if failed else "chunks_done"
+        try:
+            self._db.transact_write_items(TransactItems=[
+                {"Put": {"TableName": self._table, "Item": _to_ddb(marker),
+                         "ConditionExpression": "attribute_not_exists(pk)"}},
+                {"Update": {"TableName": self._table, "Key": _key(run_id),
+                            "UpdateExpression": f"ADD success_count :s, error_count :e, {done_counter} :one "
+                                                "SET updated_at = :at",
+                            "ExpressionAttributeValues": _to_ddb({":s": success, ":e": errors, ":one": 1,
+                                                                  ":at": now_iso()})}},
+            ])
+            return True
+        except ClientError as err:
+            reasons = err.response.get("CancellationReasons") or []
+            if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+                return False
+            raise
+
+    def chunk_counted(self, run_id: str, chunk: int) -> bool:
+        response = self._db.get_item(TableName=self._table, Key=_key(run_id, f"CHUNK#{chunk:06d}"),
+                                     ConsistentRead=True, ProjectionExpression="pk")
+        return "Item" in response
+
+    def finish_if_done(self, run: dict, status: RunStatus, error_message: str | None = None) -> bool:
+        """End a running run whose chunks are all counted, as seen in `run`.
+
+        The condition repeats the counts that were read, so of two workers that
+        both see the last chunk counted only one ends the run.
+        """
+        at = now_iso()
+        sets = ("SET #status = :status, completed_at = :at, updated_at = :at, #duration = :duration, "
+                "current_step = :step, step_history = list_append(step_history, :history)")
+        step = Step.COMPLETED if status == RunStatus.COMPLETED else None
+        values: dict[str, Any] = {
+            ":status": status.value, ":at": at, ":duration": _seconds_between(run.get("started_at"), at),
+            ":running": RunStatus.RUNNING.value, ":done": run["chunks_done"], ":failed": run["chunks_failed"],
+            ":step": (step or Step(run["current_step"])).value,
+            ":history": [{"step": (step.value if step else f"{status.value}"), "at": at}],
+        }
+        if error_message:
+            sets += ", error_message = :message"
+            values[":message"] = error_message
+        return self._update(run["run_id"], sets + " REMOVE active_pk", values,
+                            condition="#status = :running AND chunks_done = :done AND chunks_failed = :failed")
+
+    def fail(self, run_id: str, error_message: str) -> bool:
+        """End a pending or running run as failed (unreadable file, wrong header, ...)."""
+        at = now_iso()
+        run = self.get(run_id) or {}
+        return self._update(
+            run_id,
+            "SET #status = :failed, error_message = :message, completed_at = :at, updated_at = :at, "
+            "#duration = :duration, step_history = list_append(step_history, :history) REMOVE active_pk",
+            {":failed": RunStatus.FAILED.value, ":message": error_message, ":at": at,
+             ":duration": _seconds_between(run.get("started_at") or run.get("created_at"), at),
+             ":history": [{"step": "failed", "at": at}],
+             ":pending": RunStatus.PENDING.value, ":running": RunStatus.RUNNING.value},
+            condition="#status IN (:pending, :running)")
+
+    def cancel(self, run_id: str) -> bool:
+        """pending/running -> cancelled; False if the run had already ended."""
+        at = now_iso()
+        run = self.get(run_id) or {}
+        return self._update(
+            run_id,
+            "SET #status = :cancelled, cancelled_at = :at, completed_at = :at, updated_at = :at, "
+            "#duration = :duration, step_history = list_append(step_history, :history) REMOVE active_pk",
+            {":cancelled": RunStatus.CANCELLED.value, ":at": at,
+             ":duration": _seconds_between(run.get("started_at") or run.get("created_at"), at),
+             ":history": [{"step": "cancelled", "at": at}],
+             ":pending": RunStatus.PENDING.value, ":running": RunStatus.RUNNING.value},
+            condition="#status IN (:pending, :running)")
+
+    def forget_credentials(self, run_id: str) -> None:
+        self._db.update_item(TableName=self._table, Key=_key(run_id), UpdateExpression="REMOVE credentials_ref")
+
+    def _update(self, run_id: str, expression: str, values: dict, condition: str) -> bool:
+        kwargs: dict[str, Any] = dict(
+            TableName=self._table, Key=_key(run_id), UpdateExpression=expression,
+            ConditionExpression=f"attribute_exists(pk) AND ({condition})",
+            ExpressionAttributeValues=_to_ddb(values))
+        # Both are DynamoDB reserved words, so they go by placeholder names.
+        names = {n: n[1:] for n in ("#status", "#duration") if n in expression + condition}
+        if names:
+            kwargs["ExpressionAttributeNames"] = names
+        try:
+            self._db.update_item(**kwargs)
+            return True
+        except ClientError as err:
+            if _conditional_failed(err):
+                return False
+            raise
+
+
+def _seconds_between(start: str | None, end: str) -> float | None:
+    if not start:
+        return None
+    parse = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))  # noqa: E731
+    return round((parse(end) - parse(start)).total_seconds(), 3)

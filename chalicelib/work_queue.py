@@ -1,0 +1,38 @@
+"""The work queue: plan and chunk messages on SQS."""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+from chalicelib.models import ChunkMessage, PlanMessage
+
+SQS_BATCH_LIMIT = 10  # SendMessageBatch takes at most ten entries
+
+
+class WorkQueue:
+    def __init__(self, client, queue_url_factory: Callable[[], str]):
+        self._sqs = client
+        self._url_factory = queue_url_factory
+        self._url: str | None = None
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            self._url = self._url_factory()
+        return self._url
+
+    def send_plan(self, run_id: str) -> None:
+        self._sqs.send_message(QueueUrl=self.url, MessageBody=PlanMessage(run_id).to_json())
+
+    def send_chunks(self, chunks: Sequence[ChunkMessage]) -> None:
+        for i in range(0, len(chunks), SQS_BATCH_LIMIT):
+            batch = chunks[i:i + SQS_BATCH_LIMIT]
+            entries = [{"Id": str(c.chunk), "MessageBody": c.to_json()} for c in batch]
+            response = self._sqs.send_message_batch(QueueUrl=self.url, Entries=entries)
+            failed = response.get("Failed") or []
+            if failed:
+                # Resend the entries SQS refused; an exception here makes the
+                # plan message come back, and chunks sent twice count once.
+                retry = [e for e in entries if e["Id"] in {f["Id"] for f in failed}]
+                again = self._sqs.send_message_batch(QueueUrl=self.url, Entries=retry)
+                if again.get("Failed"):
+                    raise RuntimeError(f"SQS refused {len(again['Failed'])} chunk messages")

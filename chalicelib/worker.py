@@ -1,0 +1,220 @@
+"""The worker: plans a run's file into chunks, then processes chunk by chunk.
+
+Every step is safe to repeat, because SQS delivers at least once:
+- planning a run twice sends the same chunks again, and a chunk counts once;
+- a chunk re-processed rewrites its own file part, re-sends API batches with
+  the same Idempotency-Keys, and finds its marker when it tries to count.
+Cancel is read (consistently) before each chunk and between delivery calls.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import requests
+
+from chalicelib.config import Settings
+from chalicelib.credentials import CredentialVault
+from chalicelib.delivery import ApiDelivery, write_error_part, write_part
+from chalicelib.errors import InputFileError, InvalidRequest
+from chalicelib.models import ChunkMessage, OutputMode, RunStatus, Step, STEP_ORDER, parse_message
+from chalicelib.observability import emit_metrics, log
+from chalicelib.planner import plan_delimited
+from chalicelib.reader import read_chunk
+from chalicelib.record_types import RecordSpec, header_problems, transform
+from chalicelib.runs import RunStore
+from chalicelib.storage import DataRoot, StoredFile
+from chalicelib.work_queue import WorkQueue
+
+CANCEL_CHECK_SECONDS = 1.0
+
+
+@dataclass
+class Worker:
+    settings: Settings
+    store: RunStore
+    queue: WorkQueue
+    data_root: DataRoot
+    vault: CredentialVault
+    specs: dict[str, RecordSpec]
+    http: requests.Session
+
+    def handle(self, body: str) -> None:
+        message = parse_message(body)
+        if isinstance(message, ChunkMessage):
+            self.process_chunk(message)
+        else:
+            self.plan(message.run_id)
+
+    # ------------------------------------------------------------------ planning
+    def plan(self, run_id: str) -> None:
+        run = self.store.get(run_id)
+        if run is None:
+            log("plan for an unknown run ignored", logging.WARNING, run_id=run_id)
+            return
+        if run["status"] == RunStatus.PENDING:
+            if not self.store.start_planning(run_id):
+                return  # cancelled meanwhile, or another worker took it
+        elif run["status"] != RunStatus.RUNNING or "planned_at" in run:
+            return  # ended, or planned already: this is a duplicate message
+        self.store.advance_step(run_id, Step.FILE_READING)
+        spec = self.specs[run["record_type"]]
+        try:
+            source = self._input(run)
+            plan = plan_delimited(source.iter_blocks(), self.settings.chunk_records, self.settings.chunk_bytes)
+            problem = header_problems(spec, plan.header)
+            if problem:
+                raise InputFileError(problem)
+        except InputFileError as err:
+            log("run failed: input file rejected", logging.WARNING, run_id=run_id, reason=str(err))
+            self.store.fail(run_id, f"{run['file_path']}: {err}")
+            self._forget_credentials(run)
+            return
+        if not self.store.record_plan(run_id, plan.total_records, len(plan.chunks), plan.header):
+            return  # cancelled while scanning
+        log("run planned", run_id=run_id, records=plan.total_records, chunks=len(plan.chunks))
+        if not plan.chunks:
+            self._finish_if_done(run_id)
+            return
+        self.queue.send_chunks([ChunkMessage(run_id, n, c.start, c.end, c.first_row, c.rows)
+                                for n, c in enumerate(plan.chunks, start=1)])
+
+    def _input(self, run: dict) -> StoredFile:
+        try:
+            source = self.data_root.resolve(run["file_path"], "file_path")
+        except InvalidRequest as err:
+            raise InputFileError(str(err.detail)) from None
+        if not source.exists():
+            raise InputFileError("file not found (it was moved or deleted after the run was queued)")
+        return source
+
+    # -------------------------------------------------------------------- chunks
+    def process_chunk(self, message: ChunkMessage) -> None:
+        started = time.monotonic()
+        run = self.store.get(message.run_id)
+        if run is None or run["status"] != RunStatus.RUNNING:
+            return  # cancelled or ended: no new work starts
+        if self.store.chunk_counted(message.run_id, message.chunk):
+            self._finish_if_done(message.run_id)
+            return
+        self._advance(run, Step.DATA_TRANSFORMATION)
+        spec = self.specs[run["record_type"]]
+        source = self._input(run)
+        data = source.read_range(message.start, message.end)
+        chunk = read_chunk(data, run["header"], message.first_row)
+        read_rows = len(chunk.frame) + len(chunk.malformed)
+        if read_rows != message.rows:
+            raise RuntimeError(f"chunk {message.chunk} holds {read_rows} records, the plan said {message.rows}")
+        result = transform(chunk.frame, spec, chunk.rows)
+        errors = [{"row": row, "field": None, "rule": "field_count", "message": why, "value": None}
+                  for row, why in chunk.malformed]
+        errors += [e.to_dict() for e in result.errors]
+        output = self.data_root.resolve(run["output_dir"], "output_dir").child(run["run_id"])
+
+        stopped = False
+        if run["output_mode"] == OutputMode.FILE:
+            write_part(output, message.chunk, result.documents)
+            success = result.document_count
+        else:
+            outcome = self._deliver(run, message, result)
+            success, stopped = outcome.delivered, outcome.stopped
+            errors += [{"row": row, "field": None, "rule": "target_rejected", "message": why, "value": None}
+                       for row, why in outcome.rejected]
+        if errors:
+            errors.sort(key=lambda e: e["row"])
+            write_error_part(output, message.chunk, errors)
+        error_count = result.error_rows + len(chunk.malformed) + (0 if stopped else
+                                                                   result.document_count - success)
+        if stopped:
+            log("chunk stopped by cancel", run_id=message.run_id, chunk=message.chunk, delivered=success)
+        counted = self.store.count_chunk(message.run_id, message.chunk, success, error_count)
+        elapsed = time.monotonic() - started
+        if counted:
+            emit_metrics(run["record_type"], success + error_count, error_count, elapsed)
+            log("chunk counted", run_id=message.run_id, chunk=message.chunk, success=success,
+                errors=error_count, seconds=round(elapsed, 3))
+        self._advance(run, Step.API_INTEGRATION)
+        self._finish_if_done(message.run_id)
+
+    def _deliver(self, run: dict, message: ChunkMessage, result):
+        credentials = self.vault.for_run(run.get("credentials_ref"))
+        url = f"{self.settings.target_api_url}/records/{self.specs[run['record_type']].endpoint}"
+        delivery = ApiDelivery(self.http, url, credentials, int(run["batch_size"]))
+        documents = result.documents.splitlines()
+        last_check = [time.monotonic()]
+
+        def cancelled() -> bool:
+            if time.monotonic() - last_check[0] < CANCEL_CHECK_SECONDS:
+                return False
+            last_check[0] = time.monotonic()
+            current = self.store.get(message.run_id)
+            return current is None or current["status"] == RunStatus.CANCELLED
+
+        return delivery.deliver(message.run_id, message.chunk, documents,
+                                result.document_rows.tolist(), cancelled)
+
+    def _advance(self, run: dict, step: Step) -> None:
+        current = run.get("current_step")
+        if current in STEP_ORDER and STEP_ORDER.index(Step(current)) < STEP_ORDER.index(step):
+            self.store.advance_step(run["run_id"], step)
+            run["current_step"] = step.value
+
+    # ----------------------------------------------------------------- finishing
+    def handle_dead_letter(self, body: str) -> None:
+        """A work message that failed maxReceiveCount times (DESIGN 6)."""
+        message = parse_message(body)
+        if isinstance(message, ChunkMessage):
+            self.fail_chunk(message, "the chunk failed on every attempt; its records were not delivered")
+        else:
+            run = self.store.get(message.run_id)
+            if run and self.store.fail(message.run_id, "planning the run failed on every attempt"):
+                self._forget_credentials(run)
+
+    def fail_chunk(self, message: ChunkMessage, reason: str) -> None:
+        """A chunk that kept failing (it reached the DLQ): its records count as errors, once."""
+        run = self.store.get(message.run_id)
+        if run is None:
+            return
+        output = self.data_root.resolve(run["output_dir"], "output_dir").child(run["run_id"])
+        write_error_part(output, message.chunk, [
+            {"row": message.first_row + i, "field": None, "rule": "chunk_failed", "message": reason, "value": None}
+            for i in range(message.rows)])
+        if self.store.count_chunk(message.run_id, message.chunk, 0, message.rows, failed=True, reason=reason):
+            log("chunk failed for good", logging.ERROR, run_id=message.run_id, chunk=message.chunk,
+                records=message.rows)
+        self._finish_if_done(message.run_id)
+
+    def _finish_if_done(self, run_id: str) -> None:
+        run = self.store.get(run_id)
+        if run is None or run["status"] != RunStatus.RUNNING or "planned_at" not in run:
+            return
+        if run["chunks_done"] + run["chunks_failed"] < run["chunks_total"]:
+            return
+        status, message = decide_outcome(run)
+        if self.store.finish_if_done(run, status, message):
+            log("run finished", run_id=run_id, status=status.value, success=run["success_count"],
+                errors=run["error_count"])
+            self._forget_credentials(run)
+
+    def _forget_credentials(self, run: dict) -> None:
+        if run.get("credentials_ref"):
+            self.vault.forget(run["credentials_ref"])
+            self.store.forget_credentials(run["run_id"])
+
+
+def decide_outcome(run: dict) -> tuple[RunStatus, str | None]:
+    """completed when the rejected share is within the run's tolerance, else failed."""
+    total = run["total_records"]
+    errors = run["error_count"]
+    tolerated = float(run.get("max_error_rate", 1.0))
+    if run["chunks_failed"]:
+        detail = f"{run['chunks_failed']} of {run['chunks_total']} chunks failed after retries"
+    else:
+        detail = None
+    if total and errors / total > tolerated:
+        share = f"{errors} of {total} records were rejected ({errors / total:.1%}, more than the tolerated {tolerated:.1%})"
+        return RunStatus.FAILED, "; ".join(filter(None, [share, detail]))
+    summary = f"{errors} of {total} records were rejected; see the error report" if errors else None
+    return RunStatus.COMPLETED, "; ".join(filter(None, [summary, detail])) or None

@@ -1,0 +1,91 @@
+"""`python -m local_stack`: start the whole service locally, in the foreground.
+
+Ctrl-C (or SIGTERM) stops everything it started.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+
+from local_stack.environment import PROJECT_DIR, SANDBOX_TOKEN, apply, local_environment
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m local_stack", description=__doc__)
+    parser.add_argument("--api-port", type=int, default=int(os.environ.get("API_PORT", 8000)))
+    parser.add_argument("--emulator-port", type=int, default=int(os.environ.get("EMULATOR_PORT", 5001)))
+    parser.add_argument("--target-port", type=int, default=int(os.environ.get("TARGET_PORT", 8001)))
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", os.cpu_count() or 2)),
+                        help="worker processes polling the work queue (default: one per core)")
+    parser.add_argument("--data-root", default=os.environ.get("LOCAL_DATA_ROOT", PROJECT_DIR),
+                        help="folder that file_path and output_dir are relative to (default: the project)")
+    parser.add_argument("--target-token", default=os.environ.get("SANDBOX_TOKEN", SANDBOX_TOKEN),
+                        help="bearer token the sandbox target accepts, also the stage's default credentials")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+    for noisy in ("werkzeug", "botocore", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    env = local_environment(emulator_url=f"http://127.0.0.1:{args.emulator_port}",
+                            target_url=f"http://127.0.0.1:{args.target_port}",
+                            data_root=os.path.abspath(args.data_root))
+    apply(env)
+    sys.path.insert(0, PROJECT_DIR)
+
+    from chalice.cli.factory import CLIFactory
+    from chalice.local import create_local_server
+
+    from local_stack import emulator, pollers, sandbox_target
+
+    emulator_server = emulator.start_emulator(args.emulator_port)
+    emulator.deploy(env["STAGE"], args.target_token)
+    target = sandbox_target.make_server(args.target_port, args.target_token)
+    threading.Thread(target=target.serve_forever, name="sandbox-target", daemon=True).start()
+
+    workers = pollers.start_worker_processes(args.workers, env, env["WORK_QUEUE_NAME"])
+    stop = threading.Event()
+    pollers.start_poller_thread(env["UPLOADS_QUEUE_NAME"], "handle_upload", stop)
+    pollers.start_poller_thread(env["WORK_DLQ_NAME"], "handle_dead_chunk", stop)
+
+    config = CLIFactory(PROJECT_DIR).create_config_obj(chalice_stage_name=env["STAGE"])
+    api = create_local_server(config.chalice_app, config, "127.0.0.1", args.api_port)
+    api_thread = threading.Thread(target=api.server.serve_forever, name="api", daemon=True)
+    api_thread.start()
+
+    print(f"""
+Records migration service, running locally (stage {env['STAGE']}):
+  API and dashboard   http://127.0.0.1:{args.api_port}/
+  AWS emulator        http://127.0.0.1:{args.emulator_port}  (moto; table, queues, bucket from infra/)
+  sandbox target      http://127.0.0.1:{args.target_port}/records/count  (bearer token: {args.target_token})
+  workers             {args.workers} processes on {env['WORK_QUEUE_NAME']}
+  data root           {args.data_root}
+Ctrl-C stops everything.
+""", flush=True)
+
+    finished = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: finished.set())
+    try:
+        finished.wait()
+    except KeyboardInterrupt:
+        pass
+    print("stopping...", flush=True)
+    stop.set()
+    api.server.shutdown()
+    target.shutdown()
+    for process in workers:
+        process.terminate()
+    for process in workers:
+        process.join(timeout=5)
+    emulator_server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""The embedded AWS emulator (moto in server mode) and the deploy of infra/ into it."""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from local_stack.environment import PROJECT_DIR
+
+TEMPLATE = os.path.join(PROJECT_DIR, "infra", "template.json")
+
+
+def start_emulator(port: int) -> ThreadedMotoServer:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    return server
+
+
+def deploy(stage: str, default_token: str) -> dict[str, str]:
+    """Create the stack from infra/template.json, then what moto's CloudFormation skips.
+
+    moto creates the table, queues and bucket from the template but does not
+    apply the bucket notification or the table's TTL, so those two are set
+    here directly, with the same values the template declares.
+    """
+    cfn = boto3.client("cloudformation")
+    with open(TEMPLATE, encoding="utf-8") as f:
+        template = json.load(f)
+    stack = f"records-migration-{stage}"
+    cfn.create_stack(StackName=stack, TemplateBody=json.dumps(template),
+                     Parameters=[{"ParameterKey": "Stage", "ParameterValue": stage}])
+    for _ in range(100):
+        status = cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
+        if status.endswith("_COMPLETE") or status.endswith("_FAILED"):
+            break
+        time.sleep(0.1)
+    if status != "CREATE_COMPLETE":
+        raise RuntimeError(f"deploying {TEMPLATE} into the emulator ended in {status}")
+    outputs = {o["OutputKey"]: o["OutputValue"]
+               for o in cfn.describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])}
+    table = template["Resources"]["RunsTable"]["Properties"]
+    ttl = table["TimeToLiveSpecification"]
+    boto3.client("dynamodb").update_time_to_live(
+        TableName=f"records-migration-runs-{stage}",
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]})
+    sqs = boto3.client("sqs")
+    uploads_url = sqs.get_queue_url(QueueName=f"records-migration-uploads-{stage}")["QueueUrl"]
+    uploads_arn = sqs.get_queue_attributes(QueueUrl=uploads_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    bucket = os.environ["DATA_BUCKET"]
+    boto3.client("s3").put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={
+        "QueueConfigurations": [{"QueueArn": uploads_arn, "Events": ["s3:ObjectCreated:*"],
+                                 "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "incoming/"}]}}}]})
+    secret = os.environ.get("TARGET_CREDENTIALS_SECRET")
+    if secret:
+        boto3.client("secretsmanager").create_secret(
+            Name=secret, SecretString=json.dumps({"type": "bearer_token", "token": default_token}))
+    return outputs
