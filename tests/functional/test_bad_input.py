@@ -1,0 +1,134 @@
+"""Bad input: a clear 4xx and nothing else changes, or a failed run that says what is wrong."""
+from __future__ import annotations
+
+import os
+
+import boto3
+import pytest
+
+from tests.functional.test_migration_api import HEADER, SMALL, record, write
+
+TRIGGER = "/api/v1/migrations/trigger"
+GOOD = {"file_path": SMALL, "record_type": "disability", "output_mode": "file"}
+
+
+def nothing_changed(harness) -> None:
+    table = boto3.client("dynamodb").scan(TableName=os.environ["RUNS_TABLE_NAME"])
+    assert table["Count"] == 0
+    assert harness.receive() == []
+    secrets = boto3.client("secretsmanager").list_secrets()["SecretList"]
+    assert [s["Name"] for s in secrets] == ["records-migration/test/target-credentials"]
+
+
+@pytest.mark.parametrize("change, status, detail", [
+    ({"file_path": None}, 422, "file_path: field required"),
+    ({"record_type": None}, 422, "record_type: field required"),
+    ({"output_mode": None}, 422, "output_mode: field required"),
+    ({"record_type": "pension"}, 422, "record_type: unknown record type 'pension'"),
+    ({"output_mode": "ftp"}, 422, "output_mode: must be one of api, file"),
+    ({"batch_size": 0}, 422, "batch_size: must be between 1 and 1000"),
+    ({"batch_size": 1001}, 422, "batch_size: must be between 1 and 1000"),
+    ({"batch_size": "10"}, 422, "batch_size: must be an integer"),
+    ({"colour": "blue"}, 422, "colour: unknown field"),
+    ({"file_path": "data/input/nope.csv"}, 422, "file_path: file not found"),
+    ({"file_path": "../etc/passwd"}, 422, "file_path: must not contain '..'"),
+    ({"file_path": "data/../../x.csv"}, 422, "file_path: must not contain '..'"),
+    ({"file_path": "/etc/passwd"}, 422, "file_path: must be relative to the data root"),
+    ({"file_path": "s3://someone-elses-bucket/x.csv"}, 422, "is not this stage's data bucket"),
+    ({"output_dir": "../out"}, 422, "output_dir: must not contain '..'"),
+    ({"authentication": {"type": "bearer_token"}}, 422, "authentication.token"),
+    ({"authentication": {"type": "kerberos", "token": "x"}}, 422, "authentication.type"),
+    ({"metadata": "x"}, 422, "metadata: must be an object"),
+    ({"max_error_rate": 2}, 422, "max_error_rate"),
+])
+def test_invalid_trigger_is_refused_and_changes_nothing(harness, change, status, detail):
+    write(harness, SMALL, HEADER + "\n" + record(1) + "\n")
+    body = {**GOOD, **change}
+    body = {k: v for k, v in body.items() if v is not None}
+    response = harness.post(TRIGGER, body)
+    assert response.status_code == status
+    assert detail in response.json_body["detail"]
+    nothing_changed(harness)
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b"", b"[1, 2]", b"\xff\xfe"])
+def test_malformed_body_is_a_4xx(harness, raw):
+    response = harness.post(TRIGGER, raw=raw)
+    assert response.status_code in (400, 422)
+    assert "detail" in response.json_body
+    nothing_changed(harness)
+
+
+def test_link_out_of_the_data_root_is_refused(harness, tmp_path):
+    outside = tmp_path / "outside.csv"
+    outside.write_text(HEADER + "\n" + record(1) + "\n")
+    os.symlink(outside, os.path.join(harness.data_root, "data", "input", "link.csv"))
+    response = harness.post(TRIGGER, {**GOOD, "file_path": "data/input/link.csv"})
+    assert response.status_code == 422
+    assert "outside the data root" in response.json_body["detail"]
+    nothing_changed(harness)
+
+
+@pytest.mark.parametrize("path", [
+    "/api/v1/migrations/status/1b4e28ba-2fa1-11d2-883f-0016d3cca427",
+    "/api/v1/migrations/status/not-a-run-id",
+])
+def test_unknown_run_is_404(harness, path):
+    response = harness.get(path)
+    assert response.status_code == 404
+    assert response.json_body == {"detail": f"Migration run not found: {path.rsplit('/', 1)[1]}"}
+
+
+def test_cancel_unknown_run_is_404(harness):
+    response = harness.post("/api/v1/migrations/cancel/1b4e28ba-2fa1-11d2-883f-0016d3cca427", {})
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=abc", "limit=1000"])
+def test_bad_list_limit_is_422(harness, query):
+    assert harness.get(f"/api/v1/migrations?{query}").status_code == 422
+
+
+@pytest.mark.parametrize("content, message", [
+    ("", "file is empty"),
+    ("\n\n", "file is empty"),
+    ("CLAIM_NO,NAME\nDC00000001,Ann\n", "header does not match record type 'disability': missing columns: "
+                                         "POLICY_NO, SSN"),
+    (HEADER + ",EXTRA\n", "unexpected columns: EXTRA"),
+    (HEADER + "\n" + record(1) + '\n"unterminated,\n', "closing quote is missing"),
+])
+def test_malformed_file_fails_the_run_with_a_clear_message(harness, content, message):
+    path = write(harness, SMALL, content)
+    status = harness.run_to_end(**{**GOOD, "file_path": path})
+    assert status["status"] == "failed"
+    assert message in status["error_message"]
+    assert status["completed_at"] is not None
+    assert harness.get("/api/v1/migrations/running").json_body["count"] == 0
+
+
+def test_undecodable_bytes_fail_the_run_naming_the_place(harness):
+    full = os.path.join(harness.data_root, SMALL)
+    with open(full, "wb") as f:
+        f.write((HEADER + "\n" + record(1) + "\n").encode() + b"DC00000002,\xff\xfe\n")
+    status = harness.run_to_end(**GOOD)
+    assert status["status"] == "failed"
+    assert "not valid utf-8: undecodable byte 0xFF" in status["error_message"]
+    assert "line 3" in status["error_message"]
+
+
+def test_record_with_wrong_field_count_is_a_record_error_not_a_failed_chunk(harness):
+    path = write(harness, SMALL, HEADER + "\n" + record(1) + "\n" + record(2) + ",extra\n" + record(3) + "\n")
+    status = harness.run_to_end(**{**GOOD, "file_path": path})
+    assert status["status"] == "failed"  # 1 of 3 rejected is above the default 10% tolerance
+    assert status["progress"]["success_count"] == 2 and status["progress"]["error_count"] == 1
+    status = harness.run_to_end(**{**GOOD, "file_path": path, "max_error_rate": 0.5})
+    assert status["status"] == "completed"
+    assert "1 of 3 records were rejected" in status["error_message"]
+
+
+def test_header_only_file_completes_with_zero_records(harness):
+    path = write(harness, SMALL, HEADER + "\n")
+    status = harness.run_to_end(**{**GOOD, "file_path": path})
+    assert status["status"] == "completed"
+    assert status["progress"]["total_records"] == 0
+    assert status["progress"]["progress_percentage"] == 100.0
