@@ -107,7 +107,7 @@ def plan_delimited(blocks: Iterable[bytes], records_per_chunk: int, max_chunk_by
         newlines = np.flatnonzero(arr == NEWLINE)
         lines_before += len(newlines)
         quotes = np.flatnonzero(arr == QUOTE)
-        if len(quotes):
+        if len(quotes) or quote_parity:
             parity = (np.searchsorted(quotes, newlines) + quote_parity) & 1
             newlines = newlines[parity == 0]
             quote_parity = (quote_parity + len(quotes)) & 1
