@@ -9,12 +9,16 @@ STAMP := $(VENV)/.installed
 PYTHON313 := $(shell python3.13 -c 'import sys; print(sys.executable)' 2>/dev/null || \
 	ls -d $$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)/versions/3.13*/bin/python3.13 2>/dev/null | tail -1)
 
-.PHONY: run test bench venv clean help
+.PHONY: run test bench browser venv clean help
+
+CHROMIUM := /usr/bin/chromium
+CHROMEDRIVER := /usr/bin/chromedriver
 
 help:
 	@echo "make run    start the service locally (API on http://127.0.0.1:8000/)"
 	@echo "make test   run the whole test suite"
 	@echo "make bench  run the benchmarks (1M records; takes a few minutes)"
+	@echo "make browser  install headless Chromium + ChromeDriver for the dashboard tests (root, Debian)"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@if [ -z "$(PYTHON313)" ]; then \
@@ -31,8 +35,21 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(PY) -m local_stack
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(PY) -m pytest
+
+# The dashboard's end-to-end test drives a real headless Chromium (Debian's
+# packages; a test tool's own browser download cannot work offline).
+browser:
+	@if [ -x $(CHROMIUM) ] && [ -x $(CHROMEDRIVER) ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then \
+		echo "error: the browser tests need Debian's chromium and chromium-driver packages;" >&2; \
+		echo "       installing them needs root: run 'sudo make browser'." >&2; exit 1; fi; \
+	if ! command -v apt-get >/dev/null; then \
+		echo "error: apt-get not found: install Chromium and its ChromeDriver at $(CHROMIUM) and $(CHROMEDRIVER)." >&2; \
+		exit 1; fi; \
+	echo "Installing chromium and chromium-driver (Debian packages)"; \
+	apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver
 
 bench: $(STAMP)
 	$(PY) -m bench
