@@ -31,6 +31,8 @@ DATE_FORMATS = {
     "YYYY-MM-DD": "%Y-%m-%d",
     "MM/DD/YYYY": "%m/%d/%Y",
 }
+# Formats of digits only have one width: strptime would read "2023071" as 2023-07-01.
+DATE_WIDTHS = {"YYYYMMDD": 8, "MMDDYYYY": 8}
 FIELD_KEYS = {"source", "target", "type", "required", "pii", "pattern", "max_length",
               "min", "max", "codes", "format", "not_in_future", "description"}
 RULE_TYPES = ("date_order",)
@@ -289,6 +291,9 @@ def _encode(f: FieldSpec, values: np.ndarray, today: date) -> _Column:
         column.fragments = _strings(digits)
     elif f.type == "date":
         parsed = pd.to_datetime(values, format=DATE_FORMATS[f.format], errors="coerce")
+        if f.format in DATE_WIDTHS:
+            widths = np.fromiter(map(len, values.tolist()), dtype=np.int64, count=len(values))
+            parsed = parsed.where(widths == DATE_WIDTHS[f.format])
         missing = np.asarray(parsed.isna())
         column.failures.append(("date_format", f"{f.source} is not a date in format {f.format}", present & missing))
         if f.not_in_future:
@@ -316,7 +321,7 @@ def _strings(values: np.ndarray) -> np.ndarray:
 
 def _number(f: FieldSpec, values: np.ndarray, present: np.ndarray, column: _Column) -> None:
     numbers = np.asarray(pd.to_numeric(values, errors="coerce"), dtype=float)
-    bad = present & np.isnan(numbers)
+    bad = present & ~np.isfinite(numbers)  # "inf" is no JSON number
     kind = "a number" if f.type == "decimal" else "a whole number"
     if f.type == "integer":
         bad |= present & ~np.isnan(numbers) & (numbers != np.floor(numbers))
