@@ -31,7 +31,8 @@ def read_chunk(data: bytes, header: list[str], first_row: int, encoding: str = "
     try:
         frame = pd.read_csv(io.BytesIO(data), header=None, names=header, dtype=object, na_filter=False,
                             keep_default_na=False, encoding=encoding, sep=delimiter, engine="c",
-                            skip_blank_lines=True, quoting=csv.QUOTE_MINIMAL)
+                            skip_blank_lines=True, quoting=csv.QUOTE_MINIMAL,
+                            low_memory=False)  # one pass: a chunk is bounded anyway
     except pd.errors.ParserError:
         return _read_slowly(data, header, first_row, encoding, delimiter)
     except pd.errors.EmptyDataError:
@@ -40,21 +41,30 @@ def read_chunk(data: bytes, header: list[str], first_row: int, encoding: str = "
 
 
 def _all_records_have(width: int, data: bytes, delimiter: str) -> bool:
-    """True when every non-blank record holds exactly `width` fields."""
+    """True when every non-blank record holds exactly `width` fields.
+
+    Separators are counted per record, then those inside quoted fields are
+    taken off, counted per quoted field: lookups proportional to records and
+    quotes, never one per separator.
+    """
     arr = np.frombuffer(data, dtype=np.uint8)
-    newlines = np.flatnonzero(arr == 10)
-    separators = np.flatnonzero(arr == ord(delimiter))
+    if not len(arr):
+        return True
     quotes = np.flatnonzero(arr == 34)
+    if len(quotes) % 2:
+        return False  # unbalanced quotes: let the careful parser say where
+    newlines = np.flatnonzero(arr == 10)
+    newlines = newlines[(np.searchsorted(quotes, newlines) & 1) == 0]
+    ends = newlines if arr[-1] == 10 else np.append(newlines, len(arr))
+    starts = np.concatenate(([0], newlines + 1))[: len(ends)]
+    separators = np.flatnonzero(arr == ord(delimiter))
+    fields = np.searchsorted(separators, ends) - np.searchsorted(separators, starts) + 1
     if len(quotes):
-        newlines = newlines[(np.searchsorted(quotes, newlines) & 1) == 0]
-        separators = separators[(np.searchsorted(quotes, separators) & 1) == 0]
-    ends = np.append(newlines, len(arr)) if len(arr) and arr[-1] != 10 else newlines
-    starts = np.concatenate(([0], newlines[:-1] + 1))[: len(ends)] if len(ends) else ends
-    if len(ends) > len(starts):
-        starts = np.append(starts, newlines[-1] + 1 if len(newlines) else 0)
+        opens, closes = quotes[0::2], quotes[1::2]
+        quoted = np.searchsorted(separators, closes) - np.searchsorted(separators, opens)
+        fields -= np.bincount(np.searchsorted(ends, opens), weights=quoted, minlength=len(ends)).astype(np.int64)
     length = ends - starts
     blank = (length == 0) | ((length == 1) & (arr[np.minimum(starts, len(arr) - 1)] == 13))
-    fields = np.searchsorted(separators, ends) - np.searchsorted(separators, starts) + 1
     return bool(np.all(fields[~blank] == width))
 
 

@@ -39,6 +39,7 @@ RULE_TYPES = ("date_order",)
 SSN_PATTERN = re.compile(r"(?!000|666|9\d\d)\d{3}(?!00)\d{2}(?!0000)\d{4}")
 JSON_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?")
 MASK = "***"
+DISTINCT_SAMPLE = 1000  # values looked at to guess whether a column repeats
 
 
 class SpecError(ValueError):
@@ -229,13 +230,19 @@ class _Column:
     failures: list[tuple[str, str, np.ndarray]] = field(default_factory=list)  # (rule, message, mask)
     parsed: Any = None
 
+    def expand(self, codes: np.ndarray) -> "_Column":
+        """The column for values[codes], from the column of the distinct values."""
+        return _Column(self.fragments[codes], [(rule, message, mask[codes]) for rule, message, mask in self.failures],
+                       None if self.parsed is None else self.parsed[codes])
+
 
 def transform(frame: pd.DataFrame, spec: RecordSpec, rows: np.ndarray, today: date | None = None) -> Transformed:
     """Map and validate one chunk's records; `rows` are their record numbers in the file."""
     count = len(frame)
     today = today or date.today()
-    raw = {f.source: frame[f.source].to_numpy(dtype=object, na_value="") for f in spec.fields}
-    columns = {f.source: _encode(f, raw[f.source], today) for f in spec.fields}
+    # The reader gives text only (no NA detection), so no NA pass is needed here.
+    raw = {f.source: frame[f.source].to_numpy(dtype=object) for f in spec.fields}
+    columns = {f.source: _encode_column(f, raw[f.source], today) for f in spec.fields}
     for rule in spec.rules:
         first, then = columns[rule.first].parsed, columns[rule.then].parsed
         columns[rule.then].failures.append((rule.type, rule.message, np.asarray(then < first)))
@@ -266,6 +273,17 @@ def transform(frame: pd.DataFrame, spec: RecordSpec, rows: np.ndarray, today: da
     grid[:, -1] = [str(r) + template[-1] for r in kept_rows.tolist()]
     documents = "".join(grid.ravel().tolist())
     return Transformed(documents, len(kept_rows), kept_rows, errors, int(invalid.sum()))
+
+
+def _encode_column(f: FieldSpec, values: np.ndarray, today: date) -> _Column:
+    """Encode a column; when its values repeat (states, codes, dates, policy
+    numbers) encode each distinct value once and expand. Every rule is a
+    function of the value alone, so the outcome is the same either way."""
+    if len(values) >= 2 * DISTINCT_SAMPLE and len(set(values[:DISTINCT_SAMPLE].tolist())) < 0.9 * DISTINCT_SAMPLE:
+        codes, distinct = pd.factorize(values)
+        if 2 * len(distinct) < len(values):
+            return _encode(f, np.asarray(distinct, dtype=object), today).expand(codes)
+    return _encode(f, values, today)
 
 
 def _encode(f: FieldSpec, values: np.ndarray, today: date) -> _Column:
