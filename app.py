@@ -46,7 +46,8 @@ def running_migrations():
     return service().running()
 
 
-@app.route(API + "/cancel/{run_id}", methods=["POST"])
+# Cancel takes no body, so any Content-Type (or none) is accepted.
+@app.route(API + "/cancel/{run_id}", methods=["POST"], content_types=["*/*"])
 @answers_json
 def cancel_migration(run_id):
     return service().cancel(run_id)

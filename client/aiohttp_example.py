@@ -57,8 +57,7 @@ class MigrationClient:
         return await self._call("GET", "/running")
 
     async def cancel(self, run_id):
-        # The API takes POSTs as JSON; without this, aiohttp would label the empty body application/octet-stream.
-        return await self._call("POST", f"/cancel/{run_id}", headers={"Content-Type": "application/json"})
+        return await self._call("POST", f"/cancel/{run_id}")
 
     async def wait(self, run_id, poll_seconds=1.0, timeout=600, on_progress=None):
         """Poll until the run ends; return its final status (with details)."""

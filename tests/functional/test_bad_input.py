@@ -132,3 +132,12 @@ def test_header_only_file_completes_with_zero_records(harness):
     assert status["status"] == "completed"
     assert status["progress"]["total_records"] == 0
     assert status["progress"]["progress_percentage"] == 100.0
+
+
+@pytest.mark.parametrize("content_type", ["application/octet-stream", "text/plain", None])
+def test_cancel_takes_no_body_and_any_content_type(harness, content_type):
+    headers = {"Content-Type": content_type} if content_type else {}
+    response = harness.client.http.post("/api/v1/migrations/cancel/1b4e28ba-2fa1-11d2-883f-0016d3cca427",
+                                        headers=headers)
+    assert response.status_code == 404
+    assert response.json_body == {"detail": "Migration run not found: 1b4e28ba-2fa1-11d2-883f-0016d3cca427"}
