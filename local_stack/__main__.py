@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 
 from local_stack.environment import PROJECT_DIR, SANDBOX_TOKEN, apply, local_environment
 
@@ -28,11 +29,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def quiet_logging() -> None:
+    """INFO for the service's own logs; the SDK, the emulator and its template warnings only when they matter."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+    for noisy in ("werkzeug", "botocore", "boto3", "urllib3", "moto"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    # moto's CloudFormation skips policies and alarms with a warning each; the
+    # local stack applies what matters itself (see emulator.deploy).
+    warnings.filterwarnings("ignore", message="Tried to parse AWS::", category=UserWarning)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
-    for noisy in ("werkzeug", "botocore", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_logging()
     env = local_environment(emulator_url=f"http://127.0.0.1:{args.emulator_port}",
                             target_url=f"http://127.0.0.1:{args.target_port}",
                             data_root=os.path.abspath(args.data_root))
@@ -69,12 +78,12 @@ Records migration service, running locally (stage {env['STAGE']}):
 Ctrl-C stops everything.
 """, flush=True)
 
+    # Both set here explicitly: a shell without job control starts background
+    # commands with SIGINT ignored, and Python keeps it that way.
     finished = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: finished.set())
-    try:
-        finished.wait()
-    except KeyboardInterrupt:
-        pass
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, lambda *_: finished.set())
+    finished.wait()
     print("stopping...", flush=True)
     stop.set()
     api.server.shutdown()

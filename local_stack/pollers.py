@@ -83,7 +83,8 @@ def poll(queue_name: str, handler_name: str, stop: threading.Event | None = None
 def _worker_process(env: dict[str, str], queue_name: str, handler_name: str) -> None:
     os.environ.update(env)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    from local_stack.__main__ import quiet_logging
+    quiet_logging()
     poll(queue_name, handler_name)
 
 
