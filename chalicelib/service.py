@@ -18,7 +18,10 @@ from chalicelib.runs import RunStore
 from chalicelib.storage import DataRoot
 from chalicelib.work_queue import WorkQueue
 
-SECONDS_PER_MILLION_RECORDS = 15  # measured with `make bench`, file mode, one worker
+# `make bench`: a million disability records take 5 to 7 s end to end on two local
+# workers; Lambda runs more workers at once, so this errs on the slow side.
+SECONDS_PER_MILLION_RECORDS = 10
+BYTES_PER_RECORD = 130  # the sample exports average 125 to 130 bytes a record
 
 
 @dataclass
@@ -157,8 +160,7 @@ def summary(run: dict) -> dict:
 
 
 def _estimate_seconds(size_bytes: int) -> float:
-    # About 110 bytes a record in the sample exports.
-    return round(max(1.0, size_bytes / 110 / 1_000_000 * SECONDS_PER_MILLION_RECORDS), 1)
+    return round(max(1.0, size_bytes / BYTES_PER_RECORD / 1_000_000 * SECONDS_PER_MILLION_RECORDS), 1)
 
 
 def _looks_like_run_id(run_id: str) -> bool:

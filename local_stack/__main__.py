@@ -62,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     pollers.start_poller_thread(env["UPLOADS_QUEUE_NAME"], "handle_upload", stop)
     pollers.start_poller_thread(env["WORK_DLQ_NAME"], "handle_dead_chunk", stop)
+    # app.py schedules the reaper every 5 minutes; locally once a minute is as cheap.
+    pollers.start_schedule_thread("reap_stalled_runs", float(os.environ.get("REAPER_SECONDS", 60)), stop)
 
     config = CLIFactory(PROJECT_DIR).create_config_obj(chalice_stage_name=env["STAGE"])
     api = create_local_server(config.chalice_app, config, "127.0.0.1", args.api_port)

@@ -105,3 +105,26 @@ def start_poller_thread(queue_name: str, handler_name: str, stop: threading.Even
     thread = threading.Thread(target=poll, args=(queue_name, handler_name, stop), name=handler_name, daemon=True)
     thread.start()
     return thread
+
+
+def scheduled_event(rule_name: str) -> dict:
+    """The event EventBridge sends a scheduled Lambda."""
+    return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
+            "account": "123456789012", "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "region": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+            "resources": [f"arn:aws:events:us-east-1:123456789012:rule/{rule_name}"], "detail": {}}
+
+
+def start_schedule_thread(handler_name: str, every_seconds: float, stop: threading.Event) -> threading.Thread:
+    """Call a scheduled handler every `every_seconds`, as its EventBridge rule would."""
+    def tick() -> None:
+        import app
+        handler = getattr(app, handler_name)
+        while not stop.wait(every_seconds):
+            try:
+                handler(scheduled_event(handler_name), LambdaContext(handler_name))
+            except Exception:
+                log.error("%s failed:\n%s", handler_name, "".join(traceback.format_exc(limit=-3)))
+    thread = threading.Thread(target=tick, name=handler_name, daemon=True)
+    thread.start()
+    return thread

@@ -103,3 +103,20 @@ def test_ctrl_c_stops_every_process(tmp_path):
     assert left == []
     with pytest.raises(requests.ConnectionError):
         requests.get(stack.api_url, timeout=2)
+
+
+def test_the_scheduled_reaper_ends_a_run_that_never_moves(tmp_path):
+    # GIVEN a stack with no workers, whose reaper runs every second and calls a run stalled after 2s
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "in.csv").write_text("CLAIM_NO\nDC00000001\n")
+    stack = start_stack(str(tmp_path), str(tmp_path / "stack.log"), workers=0,
+                        extra_env={"REAPER_SECONDS": "1", "STALLED_AFTER_SECONDS": "2"})
+    try:
+        # WHEN a run is queued and nothing ever picks it up
+        run_id = stack.trigger(file_path="data/in.csv", record_type="disability", output_mode="file")["run_id"]
+        # THEN the reaper ends it as failed, saying why
+        status = stack.wait_until_finished(run_id, timeout=30)
+        assert status["status"] == "failed"
+        assert "the run stopped moving" in status["error_message"]
+    finally:
+        stack.stop()
