@@ -55,8 +55,54 @@ class OutputMode(StrEnum):
 AUTH_TYPES = ("bearer_token",)
 REQUEST_FIELDS = {
     "file_path", "record_type", "output_mode", "output_dir", "batch_size",
-    "authentication", "metadata", "max_error_rate",
+    "authentication", "metadata", "max_error_rate", "input_format", "validate_only",
 }
+DELIMITERS = {",": ",", "|": "|", "\t": "\t", "tab": "\t", ";": ";"}
+ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "latin-1": "latin-1", "latin1": "latin-1",
+             "iso-8859-1": "latin-1", "windows-1252": "cp1252", "cp1252": "cp1252",
+             "ascii": "ascii", "cp037": "cp037", "ebcdic": "cp037"}
+FORMAT_KEYS = {"type", "delimiter", "header", "encoding", "record_separator"}
+
+
+@dataclass(frozen=True)
+class InputFormat:
+    """How the legacy file is laid out. Delimited text with a header, UTF-8, by default."""
+
+    type: str = "delimited"          # or "fixed_width" (the record type's layout)
+    delimiter: str = ","
+    header: bool = True
+    encoding: str = "utf-8"          # a Python codec name
+    record_separator: str = "newline"  # fixed width: "newline" (LF or CRLF) or "none"
+
+    @classmethod
+    def from_body(cls, raw: Any) -> "InputFormat":
+        if raw is None:
+            return cls()
+        if not isinstance(raw, dict):
+            raise InvalidRequest("input_format: must be an object")
+        unknown = sorted(set(raw) - FORMAT_KEYS)
+        if unknown:
+            raise InvalidRequest(f"input_format.{unknown[0]}: unknown field (allowed: {', '.join(sorted(FORMAT_KEYS))})")
+        kind = raw.get("type", "delimited")
+        if kind not in ("delimited", "fixed_width"):
+            raise InvalidRequest("input_format.type: must be delimited or fixed_width")
+        delimiter = raw.get("delimiter", ",")
+        if delimiter not in DELIMITERS:
+            raise InvalidRequest("input_format.delimiter: must be one of , | ; \\t (or \"tab\")")
+        header = raw.get("header", kind == "delimited")
+        if not isinstance(header, bool):
+            raise InvalidRequest("input_format.header: must be true or false")
+        if kind == "fixed_width" and header:
+            raise InvalidRequest("input_format.header: fixed-width files have no header row")
+        encoding = str(raw.get("encoding", "cp037" if kind == "fixed_width" else "utf-8")).lower()
+        if encoding not in ENCODINGS:
+            raise InvalidRequest(f"input_format.encoding: must be one of {', '.join(sorted(ENCODINGS))}")
+        if kind == "delimited" and ENCODINGS[encoding] == "cp037":
+            raise InvalidRequest("input_format.encoding: EBCDIC is supported for fixed-width files only")
+        separator = raw.get("record_separator", "newline")
+        if separator not in ("newline", "none"):
+            raise InvalidRequest("input_format.record_separator: must be newline or none")
+        return cls(kind, DELIMITERS[delimiter], header, ENCODINGS[encoding], separator)
 
 
 @dataclass(frozen=True)
@@ -69,6 +115,8 @@ class MigrationRequest:
     authentication: dict | None = None
     metadata: dict = field(default_factory=dict)
     max_error_rate: float = DEFAULT_MAX_ERROR_RATE
+    input_format: InputFormat = field(default_factory=InputFormat)
+    validate_only: bool = False
 
     @classmethod
     def from_body(cls, body: Any, known_record_types: list[str]) -> "MigrationRequest":
@@ -104,8 +152,12 @@ class MigrationRequest:
         if isinstance(max_error_rate, bool) or not isinstance(max_error_rate, (int, float)) \
                 or not 0 <= max_error_rate <= 1:
             raise InvalidRequest("max_error_rate: must be a number from 0 to 1")
+        input_format = InputFormat.from_body(body.get("input_format"))
+        validate_only = body.get("validate_only", False)
+        if not isinstance(validate_only, bool):
+            raise InvalidRequest("validate_only: must be true or false")
         return cls(file_path, record_type, OutputMode(output_mode), output_dir, batch_size,
-                   authentication, metadata, float(max_error_rate))
+                   authentication, metadata, float(max_error_rate), input_format, validate_only)
 
 
 def _string(body: dict, name: str) -> str:

@@ -78,8 +78,12 @@ class _Cutter:
 
 
 def plan_delimited(blocks: Iterable[bytes], records_per_chunk: int, max_chunk_bytes: int,
-                   encoding: str = "utf-8", delimiter: str = ",") -> Plan:
-    """Scan the whole file once and return its header and chunk ranges."""
+                   encoding: str = "utf-8", delimiter: str = ",", has_header: bool = True) -> Plan:
+    """Scan the whole file once and return its header (empty without one) and chunk ranges.
+
+    The quote and newline bytes are the same in every encoding this reads
+    (UTF-8 and the single-byte Latin ones), so the scan works on bytes.
+    """
     decoder = codecs.getincrementaldecoder(encoding)()
     offset = 0            # absolute offset of the current block
     quote_parity = 0      # quotes seen so far, mod 2
@@ -94,8 +98,12 @@ def plan_delimited(blocks: Iterable[bytes], records_per_chunk: int, max_chunk_by
     for block in blocks:
         if not block:
             continue
-        if offset == 0 and block.startswith(UTF8_BOM):
-            header_start = prev_end = len(UTF8_BOM)
+        if offset == 0:
+            if block.startswith(UTF8_BOM) and encoding == "utf-8":
+                header_start = prev_end = len(UTF8_BOM)
+            if not has_header:
+                header_end = header_start
+                cutter = _Cutter(header_start, records_per_chunk, max_chunk_bytes)
         try:
             decoder.decode(block)
         except UnicodeDecodeError as err:
@@ -152,7 +160,7 @@ def plan_delimited(blocks: Iterable[bytes], records_per_chunk: int, max_chunk_by
         # The last record has no newline after it.
         cutter.add(np.array([offset], dtype=np.int64))
     cutter.close()
-    header = parse_header(bytes(head[header_start:header_end]), encoding, delimiter)
+    header = parse_header(bytes(head[header_start:header_end]), encoding, delimiter) if has_header else []
     return Plan(header=header, chunks=cutter.chunks)
 
 

@@ -79,6 +79,7 @@ class RecordSpec:
     endpoint: str
     fields: tuple[FieldSpec, ...]
     rules: tuple[CrossFieldRule, ...] = ()
+    layout: Any = None  # the fixed-width record layout (chalicelib.fixed_width.Layout), if the type has one
 
     @property
     def source_columns(self) -> list[str]:
@@ -93,6 +94,7 @@ class RecordSpec:
             "record_type": self.record_type, "title": self.title, "description": self.description,
             "source_columns": self.source_columns, "target_fields": self.target_fields,
             "required_columns": [f.source for f in self.fields if f.required],
+            "input_formats": ["delimited"] + (["fixed_width"] if self.layout is not None else []),
         }
 
 
@@ -150,8 +152,12 @@ def load_spec(path: str) -> RecordSpec:
                 raise SpecError(f"{where}: '{key}' must name a date field, not {ref!r}")
         rules.append(CrossFieldRule(rule["type"], rule["first"], rule["then"],
                                     rule.get("message", f"{rule['then']} is before {rule['first']}")))
+    layout = None
+    if "fixed_width" in raw:
+        from chalicelib.fixed_width import load_layout
+        layout = load_layout(name, raw["fixed_width"], sources)
     return RecordSpec(raw["record_type"], raw.get("title", raw["record_type"]), raw.get("description", ""),
-                      raw["endpoint"], fields, tuple(rules))
+                      raw["endpoint"], fields, tuple(rules), layout)
 
 
 def _load_field(name: str, index: int, raw: dict[str, Any]) -> FieldSpec:

@@ -36,6 +36,8 @@ class MigrationService:
         """Queue a run. `run_id` is given only by callers that need a repeat to find
         the same run (uploads); a repeat then answers the existing run."""
         request = MigrationRequest.from_body(body, sorted(self.specs))
+        if request.input_format.type == "fixed_width" and self.specs[request.record_type].layout is None:
+            raise InvalidRequest(f"input_format.type: record type {request.record_type!r} has no fixed-width layout")
         if run_id and (existing := self.store.get(run_id)):
             return self._queued_answer(existing, source_size=0)
         source = self.data_root.resolve(request.file_path, "file_path")

@@ -19,11 +19,11 @@ from chalicelib.config import Settings
 from chalicelib.credentials import CredentialVault
 from chalicelib.delivery import ApiDelivery, write_error_part, write_part
 from chalicelib.errors import InputFileError, InvalidRequest
-from chalicelib.models import ChunkMessage, OutputMode, RunStatus, Step, STEP_ORDER, parse_message
+from chalicelib.models import (ChunkMessage, InputFormat, OutputMode, RunStatus, Step, STEP_ORDER,
+                               parse_message)
 from chalicelib.observability import emit_metrics, log
-from chalicelib.planner import plan_delimited
-from chalicelib.reader import read_chunk
-from chalicelib.record_types import RecordSpec, header_problems, transform
+from chalicelib.formats import plan_file, read_records
+from chalicelib.record_types import RecordSpec, transform
 from chalicelib.runs import RunStore
 from chalicelib.storage import DataRoot, StoredFile
 from chalicelib.work_queue import WorkQueue
@@ -63,10 +63,8 @@ class Worker:
         spec = self.specs[run["record_type"]]
         try:
             source = self._input(run)
-            plan = plan_delimited(source.iter_blocks(), self.settings.chunk_records, self.settings.chunk_bytes)
-            problem = header_problems(spec, plan.header)
-            if problem:
-                raise InputFileError(problem)
+            plan = plan_file(source, input_format(run), spec, self.settings.chunk_records,
+                             self.settings.chunk_bytes)
         except InputFileError as err:
             log("run failed: input file rejected", logging.WARNING, run_id=run_id, reason=str(err))
             self.store.fail(run_id, f"{run['file_path']}: {err}")
@@ -103,7 +101,7 @@ class Worker:
         spec = self.specs[run["record_type"]]
         source = self._input(run)
         data = source.read_range(message.start, message.end)
-        chunk = read_chunk(data, run["header"], message.first_row)
+        chunk = read_records(data, run["header"], input_format(run), spec, message.first_row)
         read_rows = len(chunk.frame) + len(chunk.malformed)
         if read_rows != message.rows:
             raise RuntimeError(f"chunk {message.chunk} holds {read_rows} records, the plan said {message.rows}")
@@ -202,6 +200,10 @@ class Worker:
         if run.get("credentials_ref"):
             self.vault.forget(run["credentials_ref"])
             self.store.forget_credentials(run["run_id"])
+
+
+def input_format(run: dict) -> InputFormat:
+    return InputFormat(**run.get("input_format", {}))
 
 
 def decide_outcome(run: dict) -> tuple[RunStatus, str | None]:
