@@ -60,6 +60,14 @@ def recent_migrations():
     return service().recent(limit)
 
 
+@app.route(API + "/{run_id}/errors", methods=["GET"])
+@answers_json
+def migration_errors(run_id):
+    params = app.current_request.query_params
+    return service().errors(run_id, offset=query_int(params, "offset", default=0, low=0, high=10**9),
+                            limit=query_int(params, "limit", default=100, low=1, high=1000))
+
+
 @app.route("/api/v1/record-types", methods=["GET"])
 @answers_json
 def record_types():

@@ -87,7 +87,7 @@ class RunStore:
             "step_history": [{"step": Step.INITIALIZING.value, "at": created}],
             "created_at": created, "updated_at": created,
             "active_pk": ACTIVE, "recent_pk": RECENT,
-            "total_records": 0, "chunks_total": 0,
+            "total_records": 0, "chunks_total": 0, "error_rules": {},
             **{c: 0 for c in COUNTERS},
             **request,
         }
@@ -164,24 +164,39 @@ class RunStore:
             condition="#status = :running")
 
     def count_chunk(self, run_id: str, chunk: int, success: int, errors: int, failed: bool = False,
-                    reason: str | None = None) -> bool:
-        """Add one chunk's counts to its run, exactly once. False if it was counted before."""
+                    reason: str | None = None, rule_counts: dict[str, int] | None = None,
+                    error_rows: int = 0) -> bool:
+        """Add one chunk's counts to its run, exactly once. False if it was counted before.
+
+        `rule_counts` are the chunk's broken rules (a record may break several);
+        `error_rows` is the number of rows of its error report part, which the
+        errors endpoint pages through.
+        """
         marker = {"pk": f"RUN#{run_id}", "sk": f"CHUNK#{chunk:06d}", "chunk": chunk,
-                  "success_count": success, "error_count": errors,
+                  "success_count": success, "error_count": errors, "error_rows": error_rows,
                   "outcome": "failed" if failed else "done", "counted_at": now_iso(),
                   "expires_at": int(time.time()) + self._marker_ttl}
         if reason:
             marker["reason"] = reason
         done_counter = "chunks_failed" if failed else "chunks_done"
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {":s": success, ":e": errors, ":one": 1, ":at": now_iso(), ":zero": 0}
+        sets = ["updated_at = :at"]
+        for i, (rule, count) in enumerate(sorted((rule_counts or {}).items())):
+            names[f"#r{i}"] = rule
+            values[f":r{i}"] = count
+            sets.append(f"error_rules.#r{i} = if_not_exists(error_rules.#r{i}, :zero) + :r{i}")
+        update: dict[str, Any] = {
+            "TableName": self._table, "Key": _key(run_id),
+            "UpdateExpression": f"ADD success_count :s, error_count :e, {done_counter} :one SET " + ", ".join(sets),
+            "ExpressionAttributeValues": _to_ddb(values)}
+        if names:
+            update["ExpressionAttributeNames"] = names
         try:
             self._db.transact_write_items(TransactItems=[
                 {"Put": {"TableName": self._table, "Item": _to_ddb(marker),
                          "ConditionExpression": "attribute_not_exists(pk)"}},
-                {"Update": {"TableName": self._table, "Key": _key(run_id),
-                            "UpdateExpression": f"ADD success_count :s, error_count :e, {done_counter} :one "
-                                                "SET updated_at = :at",
-                            "ExpressionAttributeValues": _to_ddb({":s": success, ":e": errors, ":one": 1,
-                                                                  ":at": now_iso()})}},
+                {"Update": update},
             ])
             return True
         except ClientError as err:
@@ -189,6 +204,20 @@ class RunStore:
             if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
                 return False
             raise
+
+    def chunk_markers(self, run_id: str) -> list[dict]:
+        """The run's counted chunks, in chunk order."""
+        markers: list[dict] = []
+        kwargs: dict[str, Any] = dict(
+            TableName=self._table, ConsistentRead=True,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :chunk)",
+            ExpressionAttributeValues={":pk": {"S": f"RUN#{run_id}"}, ":chunk": {"S": "CHUNK#"}})
+        while True:
+            response = self._db.query(**kwargs)
+            markers.extend(_from_ddb(i) for i in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return markers
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def chunk_counted(self, run_id: str, chunk: int) -> bool:
         response = self._db.get_item(TableName=self._table, Key=_key(run_id, f"CHUNK#{chunk:06d}"),

@@ -6,10 +6,12 @@ depend on the file's size.
 """
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import asdict, dataclass
 
 from chalicelib.credentials import CredentialVault
+from chalicelib.delivery import part_name
 from chalicelib.errors import InvalidRequest, RunConflict, RunNotFound
 from chalicelib.models import MigrationRequest, RunStatus
 from chalicelib.observability import log
@@ -97,6 +99,35 @@ class MigrationService:
         runs = self.store.list_recent(limit)
         return {"migrations": [summary(r) for r in runs], "count": len(runs)}
 
+    def errors(self, run_id: str, offset: int, limit: int) -> dict:
+        """A page of the run's error report: rows of counted chunks, in file order.
+
+        The report is the error part files under the run's output folder; the
+        chunk markers say how many rows each holds, so a page reads only the
+        parts it needs. While a run is going, pages may shift as chunks land.
+        """
+        run = self._get(run_id)
+        markers = [m for m in self.store.chunk_markers(run_id) if m.get("error_rows")]
+        folder = self.data_root.resolve(run["output_dir"], "output_dir").child(run_id).child("errors")
+        total = sum(m["error_rows"] for m in markers)
+        rows: list[dict] = []
+        position = 0
+        for marker in markers:
+            count = marker["error_rows"]
+            if position + count > offset and len(rows) < limit:
+                lines = folder.child(part_name(marker["chunk"])).read_bytes().splitlines()
+                start = max(0, offset - position)
+                rows.extend(json.loads(line) for line in lines[start:start + limit - len(rows)])
+            position += count
+        following = offset + len(rows)
+        return {
+            "run_id": run_id, "status": run["status"],
+            "records_rejected": int(run.get("error_count", 0)), "error_rows": total,
+            "by_rule": run.get("error_rules", {}),
+            "offset": offset, "limit": limit, "errors": rows,
+            "next_offset": following if following < total else None,
+        }
+
     def cancel(self, run_id: str) -> dict:
         run = self._get(run_id)
         if run["status"] == RunStatus.CANCELLED:
@@ -148,8 +179,11 @@ def details(run: dict) -> dict:
                    "failed": run.get("chunks_failed", 0)},
         "steps": run.get("step_history", []),
         "records_per_second": round(processed / duration, 1) if duration else None,
-        "output_location": output if run["output_mode"] == "file" else None,
+        "output_location": output if run["output_mode"] == "file" and not run.get("validate_only") else None,
         "error_report": f"{output}errors/",
+        "errors_by_rule": run.get("error_rules", {}),
+        "validate_only": bool(run.get("validate_only", False)),
+        "input_format": run.get("input_format"),
         "updated_at": run.get("updated_at"),
     }
 

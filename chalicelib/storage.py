@@ -22,6 +22,7 @@ class StoredFile(Protocol):
     def exists(self) -> bool: ...
     def size(self) -> int: ...
     def read_range(self, start: int, end: int) -> bytes: ...
+    def read_bytes(self) -> bytes: ...
     def iter_blocks(self, block_size: int = BLOCK_SIZE) -> Iterator[bytes]: ...
     def write_bytes(self, data: bytes) -> None: ...
     def child(self, name: str) -> "StoredFile": ...
@@ -42,6 +43,10 @@ class LocalFile:
         with open(self.path, "rb") as f:
             f.seek(start)
             return f.read(end - start)
+
+    def read_bytes(self) -> bytes:
+        with open(self.path, "rb") as f:
+            return f.read()
 
     def iter_blocks(self, block_size: int = BLOCK_SIZE) -> Iterator[bytes]:
         with open(self.path, "rb") as f:
@@ -90,6 +95,9 @@ class S3Object:
         response = self.client_factory().get_object(
             Bucket=self.bucket, Key=self.key, Range=f"bytes={start}-{end - 1}")
         return response["Body"].read()
+
+    def read_bytes(self) -> bytes:
+        return self.client_factory().get_object(Bucket=self.bucket, Key=self.key)["Body"].read()
 
     def iter_blocks(self, block_size: int = BLOCK_SIZE) -> Iterator[bytes]:
         body = self.client_factory().get_object(Bucket=self.bucket, Key=self.key)["Body"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Callable
 
@@ -112,7 +113,9 @@ class Worker:
         output = self.data_root.resolve(run["output_dir"], "output_dir").child(run["run_id"])
 
         stopped = False
-        if run["output_mode"] == OutputMode.FILE:
+        if run.get("validate_only"):
+            success = result.document_count  # a dry run: valid records are counted, nothing is delivered
+        elif run["output_mode"] == OutputMode.FILE:
             write_part(output, message.chunk, result.documents)
             success = result.document_count
         else:
@@ -127,7 +130,8 @@ class Worker:
                                                                    result.document_count - success)
         if stopped:
             log("chunk stopped by cancel", run_id=message.run_id, chunk=message.chunk, delivered=success)
-        counted = self.store.count_chunk(message.run_id, message.chunk, success, error_count)
+        counted = self.store.count_chunk(message.run_id, message.chunk, success, error_count,
+                                         rule_counts=Counter(e["rule"] for e in errors), error_rows=len(errors))
         elapsed = time.monotonic() - started
         if counted:
             emit_metrics(run["record_type"], success + error_count, error_count, elapsed)
@@ -179,7 +183,8 @@ class Worker:
         write_error_part(output, message.chunk, [
             {"row": message.first_row + i, "field": None, "rule": "chunk_failed", "message": reason, "value": None}
             for i in range(message.rows)])
-        if self.store.count_chunk(message.run_id, message.chunk, 0, message.rows, failed=True, reason=reason):
+        if self.store.count_chunk(message.run_id, message.chunk, 0, message.rows, failed=True, reason=reason,
+                                  rule_counts={"chunk_failed": message.rows}, error_rows=message.rows):
             log("chunk failed for good", logging.ERROR, run_id=message.run_id, chunk=message.chunk,
                 records=message.rows)
         self._finish_if_done(message.run_id)
@@ -207,16 +212,21 @@ def input_format(run: dict) -> InputFormat:
 
 
 def decide_outcome(run: dict) -> tuple[RunStatus, str | None]:
-    """completed when the rejected share is within the run's tolerance, else failed."""
+    """completed when the rejected share is within the run's tolerance, else failed.
+
+    The message gives the counts by rule, never a record's values.
+    """
     total = run["total_records"]
     errors = run["error_count"]
     tolerated = float(run.get("max_error_rate", 1.0))
-    if run["chunks_failed"]:
-        detail = f"{run['chunks_failed']} of {run['chunks_total']} chunks failed after retries"
-    else:
-        detail = None
+    rules = ", ".join(f"{rule} {count}" for rule, count in
+                      sorted(run.get("error_rules", {}).items(), key=lambda kv: (-kv[1], kv[0])))
+    by_rule = f" (by rule: {rules})" if rules else ""
+    failed_chunks = (f"{run['chunks_failed']} of {run['chunks_total']} chunks failed after retries"
+                     if run["chunks_failed"] else None)
     if total and errors / total > tolerated:
-        share = f"{errors} of {total} records were rejected ({errors / total:.1%}, more than the tolerated {tolerated:.1%})"
-        return RunStatus.FAILED, "; ".join(filter(None, [share, detail]))
-    summary = f"{errors} of {total} records were rejected; see the error report" if errors else None
-    return RunStatus.COMPLETED, "; ".join(filter(None, [summary, detail])) or None
+        share = (f"{errors} of {total} records were rejected ({errors / total:.1%}, more than the tolerated "
+                 f"{tolerated:.1%}){by_rule}")
+        return RunStatus.FAILED, "; ".join(filter(None, [share, failed_chunks]))
+    summary = f"{errors} of {total} records were rejected{by_rule}; see the error report" if errors else None
+    return RunStatus.COMPLETED, "; ".join(filter(None, [summary, failed_chunks])) or None
