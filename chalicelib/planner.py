@@ -16,7 +16,7 @@ import codecs
 import csv
 import io
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -95,7 +95,7 @@ def plan_delimited(blocks: Iterable[bytes], records_per_chunk: int, max_chunk_by
     cutter: _Cutter | None = None
     lines_before = 0
 
-    for block in blocks:
+    for block in _first_at_least(blocks, len(UTF8_BOM)):
         if not block:
             continue
         if offset == 0:
@@ -162,6 +162,18 @@ def plan_delimited(blocks: Iterable[bytes], records_per_chunk: int, max_chunk_by
     cutter.close()
     header = parse_header(bytes(head[header_start:header_end]), encoding, delimiter) if has_header else []
     return Plan(header=header, chunks=cutter.chunks)
+
+
+def _first_at_least(blocks: Iterable[bytes], size: int) -> Iterator[bytes]:
+    """The same bytes, with a first block long enough to hold a byte-order mark."""
+    iterator = iter(blocks)
+    first = b""
+    for block in iterator:
+        first += block
+        if len(first) >= size:
+            break
+    yield first
+    yield from iterator
 
 
 def parse_header(data: bytes, encoding: str = "utf-8", delimiter: str = ",") -> list[str]:

@@ -14,44 +14,58 @@ from chalicelib.planner import plan_delimited
 from chalicelib.reader import read_chunk
 
 HEADER = ["ID", "NAME", "NOTE"]
-# Fields that make CSV awkward: delimiters, quotes, newlines (LF and CRLF), blanks, non-ASCII.
-field = st.text(alphabet=st.sampled_from(list('ab ,"\n\r;é') + ["x"]), max_size=12)
+# Fields that make delimited files awkward: every delimiter, quotes, newlines (LF and CRLF),
+# blanks, and characters outside ASCII that each encoding below can hold.
+field = st.text(alphabet=st.sampled_from(list('ab ,|;\t"\n\ré') + ["x"]), max_size=12)
+DELIMITERS = [",", "|", "\t", ";"]
+ENCODINGS = ["utf-8", "latin-1", "cp1252"]
 
 
-def csv_bytes(rows: list[list[str]], line_end: str) -> bytes:
+def csv_bytes(rows: list[list[str]], line_end: str, delimiter: str = ",", encoding: str = "utf-8",
+              header: bool = True, bom: bool = False) -> bytes:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator=line_end, quoting=csv.QUOTE_MINIMAL)
-    writer.writerow(HEADER)
+    writer = csv.writer(out, lineterminator=line_end, delimiter=delimiter, quoting=csv.QUOTE_MINIMAL)
+    if header:
+        writer.writerow(HEADER)
     writer.writerows(rows)
-    return out.getvalue().encode("utf-8")
+    return (b"\xef\xbb\xbf" if bom else b"") + out.getvalue().encode(encoding)
 
 
 def blocks_of(data: bytes, size: int) -> list[bytes]:
     return [data[i:i + size] for i in range(0, len(data), size)] or [b""]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=st.lists(st.tuples(st.integers(0, 10**6), field, field), min_size=0, max_size=40),
        per_chunk=st.integers(1, 7), block=st.integers(1, 64), line_end=st.sampled_from(["\n", "\r\n"]),
-       trailing_blank_lines=st.integers(0, 3), max_bytes=st.integers(1, 400))
+       trailing_blank_lines=st.integers(0, 3), max_bytes=st.integers(1, 400),
+       delimiter=st.sampled_from(DELIMITERS), encoding=st.sampled_from(ENCODINGS), header=st.booleans(),
+       bom=st.booleans())
 def test_every_record_is_read_exactly_once_whatever_the_cut_points(rows, per_chunk, block, line_end,
-                                                                  trailing_blank_lines, max_bytes):
-    # GIVEN a CSV file with awkward quoted fields, read in blocks of any size
+                                                                  trailing_blank_lines, max_bytes, delimiter,
+                                                                  encoding, header, bom):
+    # GIVEN a delimited file with awkward quoted fields, in any delimiter and encoding,
+    # with or without a header row and a byte-order mark, read in blocks of any size
+    bom = bom and encoding == "utf-8"
     records = [[str(i), a, b] for i, a, b in rows]
-    data = csv_bytes(records, line_end) + line_end.encode() * trailing_blank_lines
+    data = csv_bytes(records, line_end, delimiter, encoding, header, bom) + \
+        line_end.encode() * trailing_blank_lines
+    if not header and not records:
+        return  # an empty file: refused, see test_unreadable_files_are_refused_with_a_reason
     # WHEN it is planned and each chunk is read on its own
-    plan = plan_delimited(blocks_of(data, block), per_chunk, max_bytes)
+    plan = plan_delimited(blocks_of(data, block), per_chunk, max_bytes, encoding, delimiter, header)
+    columns = plan.header if header else HEADER
     read_back = []
     for chunk in plan.chunks:
-        part = read_chunk(data[chunk.start:chunk.end], plan.header, chunk.first_row)
+        part = read_chunk(data[chunk.start:chunk.end], columns, chunk.first_row, encoding, delimiter)
         assert len(part.frame) == chunk.rows and not part.malformed
         assert list(part.rows) == list(range(chunk.first_row, chunk.first_row + chunk.rows))
         read_back.extend(part.frame.values.tolist())
-    # THEN the chunks tile the file and hold every record once, in order
-    assert plan.header == HEADER
-    assert plan.total_records == len(read_back)
-    expected = pd.read_csv(io.BytesIO(data), dtype=object, keep_default_na=False, na_filter=False)
-    assert read_back == expected.values.tolist()
+    # THEN the chunks tile the file and hold every record once, in order, as written
+    if header:
+        assert plan.header == HEADER
+    assert plan.total_records == len(read_back) == len(records)
+    assert read_back == records
     for before, after in zip(plan.chunks, plan.chunks[1:]):
         assert before.end == after.start
     assert all(c.rows <= per_chunk for c in plan.chunks)
