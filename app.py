@@ -14,6 +14,9 @@ from chalicelib.dashboard import dashboard_html
 from chalicelib.uploads import handle_upload_message
 
 app = Chalice(app_name="records-migration")
+# The record-type specs are local files, checked here so that a broken one
+# stops every function at start (and `chalice package`), naming file and field.
+bootstrap.record_specs()
 STAGE = os.environ.get("STAGE", "dev")
 API = "/api/v1/migrations"
 

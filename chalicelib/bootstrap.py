@@ -41,9 +41,9 @@ class Components:
                 self._clients[name] = boto3.session.Session().client(name, config=_CLIENT_CONFIG)
             return self._clients[name]
 
-    @cached_property
+    @property
     def specs(self) -> dict[str, RecordSpec]:
-        return load_specs()
+        return record_specs()
 
     @cached_property
     def store(self) -> RunStore:
@@ -75,6 +75,17 @@ class Components:
     @cached_property
     def reaper(self) -> Reaper:
         return Reaper(self.store, self.vault, self.settings.stalled_after_seconds)
+
+
+_specs: dict[str, RecordSpec] | None = None
+
+
+def record_specs() -> dict[str, RecordSpec]:
+    """The record-type specs, read and checked once per process."""
+    global _specs
+    if _specs is None:
+        _specs = load_specs()
+    return _specs
 
 
 _components: Components | None = None
