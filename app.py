@@ -78,7 +78,10 @@ def record_types():
     return {"record_types": [spec.describe() for spec in specs.values()]}
 
 
-@app.on_sqs_message(queue=os.environ.get("WORK_QUEUE_NAME", f"records-migration-work-{STAGE}"), batch_size=1)
+# The stage caps how many workers run at once (the event source's maximum
+# concurrency), which with MAX_CALLS_IN_FLIGHT bounds what the target sees.
+@app.on_sqs_message(queue=os.environ.get("WORK_QUEUE_NAME", f"records-migration-work-{STAGE}"), batch_size=1,
+                    maximum_concurrency=int(os.environ.get("WORKER_MAX_CONCURRENCY", "10")))
 def process_work(event):
     for record in event:
         bootstrap.components().worker.handle(record.body)

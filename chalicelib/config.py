@@ -24,6 +24,8 @@ class Settings:
     chunk_bytes: int
     stalled_after_seconds: int
     marker_ttl_seconds: int
+    max_calls_in_flight: int
+    retry_budget_seconds: float
 
     @classmethod
     def from_environ(cls, environ: os._Environ | dict | None = None) -> "Settings":
@@ -44,4 +46,11 @@ class Settings:
             chunk_bytes=int(env.get("CHUNK_BYTES", str(16 * 1024 * 1024))),
             stalled_after_seconds=int(env.get("STALLED_AFTER_SECONDS", "1800")),
             marker_ttl_seconds=int(env.get("MARKER_TTL_SECONDS", str(30 * 24 * 3600))),
+            # Calls to the target in flight per worker; the stage caps the number of
+            # workers (the event source's maximum concurrency), so the target sees
+            # at most their product.
+            max_calls_in_flight=int(env.get("MAX_CALLS_IN_FLIGHT", "8")),
+            # Seconds a chunk may spend waiting to retry before it fails and SQS
+            # retries it; well inside the worker's 900 s timeout.
+            retry_budget_seconds=float(env.get("RETRY_BUDGET_SECONDS", "120")),
         )

@@ -2,34 +2,53 @@
 
 Both are idempotent under redelivery (DESIGN 4): a file part is named after
 its run and chunk and replaced whole; every API call carries an
-Idempotency-Key made of run, chunk and batch, the same on every attempt.
+Idempotency-Key made of run, chunk and batch, the same on every attempt, so a
+target can drop what it has already taken.
+
+API delivery keeps a bounded number of calls in flight over one reused
+session, retries 429, 5xx, timeouts and dropped connections with exponential
+backoff and full jitter (honouring Retry-After) within a retry budget per
+chunk, and halves its concurrency whenever the target says 429 (additive
+increase, multiplicative decrease). A chunk whose budget runs out fails whole
+and takes the queue's retry path; its batches come back with the same keys.
 """
 from __future__ import annotations
 
 import json
 import random
+import re
+import threading
 import time
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Callable
 
 import requests
 
+from chalicelib.credentials import Authenticator
 from chalicelib.storage import StoredFile
 
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
 CALL_TIMEOUT_SECONDS = 30
-MAX_ATTEMPTS = 4
+BACKOFF_BASE_SECONDS = 0.2
+BACKOFF_CAP_SECONDS = 20.0
+REASON_LENGTH = 200
+# A target's reason may quote the record; anything shaped like an SSN is masked.
+SSN_LIKE = re.compile(r"(?<!\d)\d{3}[- ]?\d{2}[- ]?\d{4}(?!\d)")
 
 
 class DeliveryFailed(Exception):
-    """The target could not take a batch after retries; the chunk will be retried whole."""
+    """The target could not take a batch within the chunk's retry budget."""
 
 
 @dataclass
 class DeliveryOutcome:
-    delivered: int
-    rejected: list[tuple[int, str]]  # (source row, reason) for records the target refused
-    stopped: bool = False            # the run was cancelled between calls
+    delivered: int = 0
+    rejected: list[tuple[int, str]] = field(default_factory=list)  # (source row, the target's reason)
+    stopped: bool = False   # the run was cancelled between calls
+    calls: int = 0          # HTTP calls made, retries included
+    retries: int = 0
+    throttled: int = 0      # 429 answers
 
 
 def part_name(chunk: int) -> str:
@@ -47,67 +66,208 @@ def write_error_part(folder: StoredFile, chunk: int, errors: list[dict]) -> None
     folder.child("errors").child(part_name(chunk)).write_bytes(lines.encode("utf-8"))
 
 
-def auth_headers(credentials: dict | None) -> dict:
-    if not credentials:
-        return {}
-    if credentials.get("type") == "bearer_token":
-        return {"Authorization": f"Bearer {credentials['token']}"}
-    raise ValueError(f"unsupported credentials type: {credentials.get('type')!r}")
+class AdaptiveLimit:
+    """How many calls may be in flight: halved on a 429, one more after each success streak.
+
+    A Retry-After pauses every caller until it has passed.
+    """
+
+    def __init__(self, maximum: int, clock: Callable[[], float] = time.monotonic):
+        self.maximum = maximum
+        self.limit = maximum
+        self._in_flight = 0
+        self._streak = 0
+        self._resume_at = 0.0
+        self._clock = clock
+        self._cond = threading.Condition()
+
+    def acquire(self) -> None:
+        with self._cond:
+            while True:
+                wait = self._resume_at - self._clock()
+                if wait > 0:
+                    self._cond.wait(wait)
+                elif self._in_flight >= self.limit:
+                    self._cond.wait()
+                else:
+                    self._in_flight += 1
+                    return
+
+    def release(self) -> None:
+        with self._cond:
+            self._in_flight -= 1
+            self._cond.notify_all()
+
+    def succeeded(self) -> None:
+        with self._cond:
+            self._streak += 1
+            if self._streak >= self.limit and self.limit < self.maximum:
+                self.limit += 1
+                self._streak = 0
+                self._cond.notify_all()
+
+    def throttled(self, retry_after: float | None) -> None:
+        with self._cond:
+            self.limit = max(1, self.limit // 2)
+            self._streak = 0
+            if retry_after:
+                self._resume_at = max(self._resume_at, self._clock() + retry_after)
+
+
+class RetryBudget:
+    """Seconds a chunk may spend waiting to retry, across all its batches."""
+
+    def __init__(self, seconds: float):
+        self.left = seconds
+        self._lock = threading.Lock()
+
+    def spend(self, seconds: float, why: str) -> None:
+        with self._lock:
+            if seconds > self.left:
+                self.left = 0
+                raise DeliveryFailed(f"the chunk's retry budget ran out ({why})")
+            self.left -= seconds
 
 
 class ApiDelivery:
-    """Posts documents to `<target>/records/<endpoint>` in batches of `batch_size`."""
+    """Posts documents to the target's endpoint for a record type, in batches of `batch_size`."""
 
-    def __init__(self, session: requests.Session, url: str, credentials: dict | None, batch_size: int,
+    def __init__(self, session: requests.Session, url: str, authenticator: Authenticator, batch_size: int,
+                 max_in_flight: int = 8, retry_budget_seconds: float = 120.0,
                  sleep: Callable[[float], None] = time.sleep):
         self._session = session
         self._url = url
-        self._headers = {"Content-Type": "application/json", **auth_headers(credentials)}
+        self._auth = authenticator
         self._batch_size = batch_size
+        self._max_in_flight = max_in_flight
+        self._budget_seconds = retry_budget_seconds
         self._sleep = sleep
 
     def deliver(self, run_id: str, chunk: int, documents: list[str], rows: list[int],
                 should_stop: Callable[[], bool]) -> DeliveryOutcome:
-        outcome = DeliveryOutcome(0, [])
-        for batch, start in enumerate(range(0, len(documents), self._batch_size)):
-            if batch and should_stop():
-                outcome.stopped = True
-                return outcome
-            docs = documents[start:start + self._batch_size]
-            status, reason = self._post(f"{run_id}:{chunk}:{batch}", '{"records":[' + ",".join(docs) + "]}")
-            if status < 300:
-                outcome.delivered += len(docs)
-            else:
-                # A 4xx other than 429 refuses the batch: its records are errors, not retries.
-                outcome.rejected.extend((row, reason) for row in rows[start:start + self._batch_size])
+        outcome = DeliveryOutcome()
+        limit = AdaptiveLimit(self._max_in_flight)
+        budget = RetryBudget(self._budget_seconds)
+        stats_lock = threading.Lock()
+        futures = []
+        with ThreadPoolExecutor(max_workers=self._max_in_flight, thread_name_prefix="deliver") as pool:
+            for batch, start in enumerate(range(0, len(documents), self._batch_size)):
+                limit.acquire()  # blocks while the target is throttling us, or calls are at the bound
+                if batch and should_stop():  # read when the call could go out, not before the wait
+                    limit.release()
+                    outcome.stopped = True
+                    break
+                futures.append(pool.submit(
+                    self._send_batch, f"{run_id}:{chunk}:{batch}",
+                    documents[start:start + self._batch_size], rows[start:start + self._batch_size],
+                    limit, budget, outcome, stats_lock))
+        failure = None
+        for future in futures:  # in batch order, so rejections keep file order
+            try:
+                accepted, rejected = future.result()
+            except DeliveryFailed as err:
+                failure = failure or err
+                continue
+            outcome.delivered += accepted
+            outcome.rejected.extend(rejected)
+        if failure:
+            raise failure
         return outcome
 
-    def _post(self, idempotency_key: str, body: str) -> tuple[int, str]:
-        headers = {**self._headers, "Idempotency-Key": idempotency_key}
-        last = ""
-        for attempt in range(MAX_ATTEMPTS):
-            try:
-                response = self._session.post(self._url, data=body.encode("utf-8"), headers=headers,
-                                              timeout=CALL_TIMEOUT_SECONDS)
-            except (requests.ConnectionError, requests.Timeout) as err:
-                last = type(err).__name__
-            else:
-                if response.status_code not in RETRYABLE_STATUS:
-                    return response.status_code, _reason(response)
-                last = f"HTTP {response.status_code}"
-                retry_after = response.headers.get("Retry-After", "")
-                if retry_after.isdigit():
-                    self._sleep(min(float(retry_after), 30.0))
-                    continue
-            self._sleep(min(8.0, 0.25 * 2 ** attempt) * (0.5 + random.random()))
-        raise DeliveryFailed(f"target did not accept a batch after {MAX_ATTEMPTS} attempts ({last})")
+    def _send_batch(self, key: str, docs: list[str], rows: list[int], limit: AdaptiveLimit, budget: RetryBudget,
+                    outcome: DeliveryOutcome, stats_lock: threading.Lock) -> tuple[int, list[tuple[int, str]]]:
+        body = ('{"records":[' + ",".join(docs) + "]}").encode("utf-8")
+        attempt = 0
+        refreshed = False
+        held = True  # the caller acquired our place in flight
+        try:
+            while True:
+                if not held:
+                    limit.acquire()
+                    held = True
+                with stats_lock:
+                    outcome.calls += 1
+                    outcome.retries += attempt > 0
+                try:
+                    response = self._session.post(self._url, data=body, timeout=CALL_TIMEOUT_SECONDS,
+                                                  headers={"Content-Type": "application/json",
+                                                           "Idempotency-Key": key, **self._auth.headers()})
+                except (requests.ConnectionError, requests.Timeout) as err:
+                    why, retry_after = type(err).__name__, None
+                else:
+                    status = response.status_code
+                    if status == 401 and self._auth.refreshable and not refreshed:
+                        self._auth.invalidate()  # an expired or revoked access token: fetch a new one once
+                        refreshed = True
+                        continue
+                    if status not in RETRYABLE_STATUS:
+                        limit.succeeded()
+                        return _outcome(response, rows)
+                    why, retry_after = f"HTTP {status}", _retry_after(response)
+                    if status == 429:
+                        limit.throttled(retry_after)
+                        with stats_lock:
+                            outcome.throttled += 1
+                limit.release()
+                held = False
+                delay = retry_after if retry_after is not None else \
+                    random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** attempt))
+                budget.spend(delay, why)
+                self._sleep(delay)
+                attempt += 1
+        finally:
+            if held:
+                limit.release()
 
 
-def _reason(response: requests.Response) -> str:
-    """The target's reason for refusing a batch, short and without echoing records."""
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After", "").strip()
     try:
-        detail = response.json().get("detail") or response.json().get("message") or ""
-    except (ValueError, AttributeError):
-        detail = ""
-    text = f"target answered {response.status_code}"
-    return f"{text}: {str(detail)[:200]}" if detail else text
+        return min(max(float(value), 0.0), BACKOFF_CAP_SECONDS)
+    except ValueError:
+        return None  # an HTTP date, or nothing: back off on our own schedule
+
+
+def _outcome(response: requests.Response, rows: list[int]) -> tuple[int, list[tuple[int, str]]]:
+    """Accepted count and per-record rejections from a final (non-retryable) answer.
+
+    2xx: every record accepted, unless the body lists per-record results (207
+    Multi-Status, or any 2xx with `results`). Any other answer refuses the whole
+    batch: its records are errors with the target's reason, not retries.
+    """
+    status = response.status_code
+    results = None
+    try:
+        body = response.json()
+        results = body.get("results") if isinstance(body, dict) else None
+    except ValueError:
+        body = None
+    if 200 <= status < 300 and not isinstance(results, list):
+        return len(rows), []
+    if 200 <= status < 300:
+        rejected = []
+        by_index = {r.get("index", i): r for i, r in enumerate(results) if isinstance(r, dict)}
+        for i, row in enumerate(rows):
+            result = by_index.get(i)
+            if result is None:
+                rejected.append((row, f"target answered {status} without a result for this record"))
+            elif not _accepted(result):
+                rejected.append((row, _reason(f"target rejected the record", result.get("reason")
+                                              or result.get("error") or result.get("detail"))))
+        return len(rows) - len(rejected), rejected
+    detail = body.get("detail") or body.get("message") if isinstance(body, dict) else None
+    reason = _reason(f"target answered {status}", detail)
+    return 0, [(row, reason) for row in rows]
+
+
+def _accepted(result: dict) -> bool:
+    status = result.get("status")
+    if isinstance(status, int):
+        return 200 <= status < 300
+    return str(status).lower() in ("accepted", "ok", "created", "success")
+
+
+def _reason(prefix: str, detail) -> str:
+    if not detail:
+        return prefix
+    return f"{prefix}: {SSN_LIKE.sub('***', str(detail))[:REASON_LENGTH]}"

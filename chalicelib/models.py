@@ -52,7 +52,6 @@ class OutputMode(StrEnum):
     FILE = "file"
 
 
-AUTH_TYPES = ("bearer_token",)
 REQUEST_FIELDS = {
     "file_path", "record_type", "output_mode", "output_dir", "batch_size",
     "authentication", "metadata", "max_error_rate", "input_format", "validate_only",
@@ -167,21 +166,46 @@ def _string(body: dict, name: str) -> str:
     return value.strip()
 
 
+# Each credentials type and its fields: (name, required). Every value is a string.
+AUTH_FIELDS: dict[str, tuple[tuple[str, bool], ...]] = {
+    "bearer_token": (("token", True),),
+    "api_key": (("header", False), ("key", True)),
+    "basic": (("username", True), ("password", True)),
+    "oauth2_client_credentials": (("token_url", True), ("client_id", True), ("client_secret", True),
+                                  ("scope", False)),
+}
+AUTH_TYPES = tuple(AUTH_FIELDS)
+DEFAULT_API_KEY_HEADER = "X-API-Key"
+
+
 def _authentication(auth: Any) -> dict | None:
     if auth is None:
         return None
     if not isinstance(auth, dict):
         raise InvalidRequest("authentication: must be an object")
     auth_type = auth.get("type")
-    if auth_type not in AUTH_TYPES:
+    if auth_type not in AUTH_FIELDS:
         raise InvalidRequest(f"authentication.type: must be one of {', '.join(AUTH_TYPES)}")
-    token = auth.get("token")
-    if not isinstance(token, str) or not token:
-        raise InvalidRequest("authentication.token: must be a non-empty string")
-    extra = sorted(set(auth) - {"type", "token"})
+    fields = dict(AUTH_FIELDS[auth_type])
+    extra = sorted(set(auth) - set(fields) - {"type"})
     if extra:
-        raise InvalidRequest(f"authentication.{extra[0]}: unknown field")
-    return {"type": auth_type, "token": token}
+        raise InvalidRequest(f"authentication.{extra[0]}: unknown field for {auth_type} "
+                             f"(allowed: {', '.join(fields)})")
+    clean = {"type": auth_type}
+    for name, required in fields.items():
+        value = auth.get(name)
+        if value is None and not required:
+            continue
+        if not isinstance(value, str) or not value:
+            raise InvalidRequest(f"authentication.{name}: must be a non-empty string")
+        clean[name] = value
+    if auth_type == "api_key":
+        clean.setdefault("header", DEFAULT_API_KEY_HEADER)
+        if not all(c.isalnum() or c == "-" for c in clean["header"]):
+            raise InvalidRequest("authentication.header: must be an HTTP header name")
+    if auth_type == "oauth2_client_credentials" and not clean["token_url"].startswith(("https://", "http://")):
+        raise InvalidRequest("authentication.token_url: must be an http(s) URL")
+    return clean
 
 
 @dataclass(frozen=True)

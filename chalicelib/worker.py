@@ -17,7 +17,7 @@ from typing import Callable
 import requests
 
 from chalicelib.config import Settings
-from chalicelib.credentials import CredentialVault
+from chalicelib.credentials import Authenticator, CredentialVault
 from chalicelib.delivery import ApiDelivery, write_error_part, write_part
 from chalicelib.errors import InputFileError, InvalidRequest
 from chalicelib.models import (ChunkMessage, InputFormat, OutputMode, RunStatus, Step, STEP_ORDER,
@@ -113,6 +113,7 @@ class Worker:
         output = self.data_root.resolve(run["output_dir"], "output_dir").child(run["run_id"])
 
         stopped = False
+        rejected_by_target = 0
         if run.get("validate_only"):
             success = result.document_count  # a dry run: valid records are counted, nothing is delivered
         elif run["output_mode"] == OutputMode.FILE:
@@ -120,14 +121,15 @@ class Worker:
             success = result.document_count
         else:
             outcome = self._deliver(run, message, result)
-            success, stopped = outcome.delivered, outcome.stopped
+            success, stopped, rejected_by_target = outcome.delivered, outcome.stopped, len(outcome.rejected)
             errors += [{"row": row, "field": None, "rule": "target_rejected", "message": why, "value": None}
                        for row, why in outcome.rejected]
+            log("chunk delivered", run_id=message.run_id, chunk=message.chunk, calls=outcome.calls,
+                retries=outcome.retries, throttled=outcome.throttled)
         if errors:
             errors.sort(key=lambda e: e["row"])
             write_error_part(output, message.chunk, errors)
-        error_count = result.error_rows + len(chunk.malformed) + (0 if stopped else
-                                                                   result.document_count - success)
+        error_count = result.error_rows + len(chunk.malformed) + rejected_by_target
         if stopped:
             log("chunk stopped by cancel", run_id=message.run_id, chunk=message.chunk, delivered=success)
         counted = self.store.count_chunk(message.run_id, message.chunk, success, error_count,
@@ -143,7 +145,9 @@ class Worker:
     def _deliver(self, run: dict, message: ChunkMessage, result):
         credentials = self.vault.for_run(run.get("credentials_ref"))
         url = f"{self.settings.target_api_url}/records/{self.specs[run['record_type']].endpoint}"
-        delivery = ApiDelivery(self.http, url, credentials, int(run["batch_size"]))
+        delivery = ApiDelivery(self.http, url, Authenticator(credentials, self.http), int(run["batch_size"]),
+                               max_in_flight=self.settings.max_calls_in_flight,
+                               retry_budget_seconds=self.settings.retry_budget_seconds)
         documents = result.documents.splitlines()
         last_check = [time.monotonic()]
 

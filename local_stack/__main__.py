@@ -5,6 +5,7 @@ Ctrl-C (or SIGTERM) stops everything it started.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -20,8 +21,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--api-port", type=int, default=int(os.environ.get("API_PORT", 8000)))
     parser.add_argument("--emulator-port", type=int, default=int(os.environ.get("EMULATOR_PORT", 5001)))
     parser.add_argument("--target-port", type=int, default=int(os.environ.get("TARGET_PORT", 8001)))
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", os.cpu_count() or 2)),
-                        help="worker processes polling the work queue (default: one per core)")
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", 0)) or None,
+                        help="worker processes polling the work queue (default: one per core, at most the "
+                             "stage's WORKER_MAX_CONCURRENCY)")
+    parser.add_argument("--target-faults", default=os.environ.get("TARGET_FAULTS", "{}"),
+                        help='faults the sandbox target starts with, as JSON: {"latency_ms": 20, "error_rate": 0.1}')
     parser.add_argument("--data-root", default=os.environ.get("LOCAL_DATA_ROOT", PROJECT_DIR),
                         help="folder that file_path and output_dir are relative to (default: the project)")
     parser.add_argument("--target-token", default=os.environ.get("SANDBOX_TOKEN", SANDBOX_TOKEN),
@@ -46,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
                             target_url=f"http://127.0.0.1:{args.target_port}",
                             data_root=os.path.abspath(args.data_root))
     apply(env)
+    if args.workers is None:
+        args.workers = min(os.cpu_count() or 2, int(env.get("WORKER_MAX_CONCURRENCY", "2")))
     sys.path.insert(0, PROJECT_DIR)
 
     from chalice.cli.factory import CLIFactory
@@ -55,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
 
     emulator_server = emulator.start_emulator(args.emulator_port)
     emulator.deploy(env["STAGE"], args.target_token)
-    target = sandbox_target.make_server(args.target_port, args.target_token)
+    target = sandbox_target.make_server(args.target_port, args.target_token, faults=json.loads(args.target_faults))
     threading.Thread(target=target.serve_forever, name="sandbox-target", daemon=True).start()
 
     workers = pollers.start_worker_processes(args.workers, env, env["WORK_QUEUE_NAME"])

@@ -6,6 +6,7 @@ import json
 import os
 
 import boto3
+import pytest
 
 SAMPLE = "data/input/sample_disability_data.csv"
 SMALL = "data/input/small_disability.csv"
@@ -87,19 +88,47 @@ def test_api_mode_delivers_batches_with_the_request_token_and_forgets_it(harness
     assert [s["Name"] for s in secrets] == ["records-migration/test/target-credentials"]
 
 
-def test_token_never_appears_in_table_queue_or_responses(harness):
-    token = "s3cr3t-T0KEN-value-0123456789"
+SECRET = "s3cr3t-VALUE-that-must-not-leak-0123456789"
+
+
+@pytest.mark.parametrize("authentication", [
+    {"type": "bearer_token", "token": SECRET},
+    {"type": "api_key", "header": "X-API-Key", "key": SECRET},
+    {"type": "basic", "username": "migration", "password": SECRET},
+    {"type": "oauth2_client_credentials", "token_url": "TARGET/oauth/token", "client_id": "migration-client",
+     "client_secret": SECRET, "scope": "records:write"},
+])
+def test_a_secret_sent_in_a_request_appears_nowhere(harness, capsys, authentication):
+    # GIVEN a request whose credentials hold a secret (which the target does not accept)
+    authentication = {k: v.replace("TARGET", os.environ["TARGET_API_URL"]) for k, v in authentication.items()}
     path = write(harness, SMALL, HEADER + "\n" + record(1) + "\n")
     response = harness.post("/api/v1/migrations/trigger", {
-        "file_path": path, "record_type": "disability", "output_mode": "api",
-        "authentication": {"type": "bearer_token", "token": token}})
+        "file_path": path, "record_type": "disability", "output_mode": "api", "authentication": authentication})
     run_id = response.json_body["run_id"]
-    queued = harness.receive()
+    secret_names = lambda: [s["Name"] for s in boto3.client("secretsmanager").list_secrets()["SecretList"]]  # noqa: E731
+    assert f"records-migration/test/runs/{run_id}" in secret_names()  # kept in Secrets Manager, by name
+    # WHEN the run is queued, planned and processed to its end
+    queued = [m["Body"] for m in harness.receive()]
+    table_while_running = boto3.client("dynamodb").scan(TableName=os.environ["RUNS_TABLE_NAME"])["Items"]
+    for body in queued:
+        harness.invoke({"Body": body, "MessageId": "m", "ReceiptHandle": "r"})
+    chunk_messages = [m["Body"] for m in harness.receive()]
+    for body in chunk_messages:
+        try:
+            harness.invoke({"Body": body, "MessageId": "m", "ReceiptHandle": "r"})
+        except Exception:
+            pass  # the OAuth token is refused: the chunk fails, as it would in Lambda
+    # THEN the secret is in none of the table, the messages, the answers, the logs, the error report
     table = boto3.client("dynamodb").scan(TableName=os.environ["RUNS_TABLE_NAME"])["Items"]
-    seen = [response.body.decode(), json.dumps(queued), json.dumps(table),
-            json.dumps(harness.status(run_id)), harness.get("/api/v1/migrations").body.decode(),
-            harness.get("/api/v1/migrations/running").body.decode()]
-    assert not [text for text in seen if token in text]
+    errors_folder = os.path.join(harness.output_dir(run_id), "errors")
+    reports = [open(os.path.join(errors_folder, n)).read() for n in os.listdir(errors_folder)] \
+        if os.path.isdir(errors_folder) else []
+    seen = [response.body.decode(), json.dumps(queued), json.dumps(chunk_messages), json.dumps(table_while_running),
+            json.dumps(table), json.dumps(harness.status(run_id)), harness.get("/api/v1/migrations").body.decode(),
+            harness.get("/api/v1/migrations/running").body.decode(),
+            harness.get(f"/api/v1/migrations/{run_id}/errors").body.decode(), *reports,
+            capsys.readouterr().out]
+    assert not [text for text in seen if SECRET in text]
 
 
 def test_default_stage_credentials_are_used_when_the_request_has_none(harness):
