@@ -1,14 +1,18 @@
-"""`python -m bench`: the service's speed, as ratios to bare pandas in the same run.
+"""`python -m bench`: the service's speed, as ratios to baselines measured in the same run.
 
 These machines are shared and noisy, so every figure is paired with a baseline
 measured in the same process, interleaved with it, and the best of the rounds
 is kept for each side.
 
-(a) worker path alone (plan, ranged read, map, validate, write JSON Lines) vs
-    bare pandas `read_csv` + `to_json(orient="records", lines=True)`, in records/s;
-(b) the same file end to end through the local stack in file mode, vs (a)'s
-    bare pandas time;
-(c) trigger latency for a tiny file and for the 1M-record file.
+worker   (a) worker path alone (plan, ranged read, map, validate, write JSON
+         Lines), one core, vs bare pandas `read_csv` + `to_json(lines=True)`;
+stack    (b) the same file end to end through the local stack in file mode,
+         vs (a)'s bare pandas time; (c) trigger latency, tiny vs big file;
+fixed    fixed-width EBCDIC with packed decimals, one core, vs bare pandas on
+         the CSV of the same records;
+delivery batched concurrent delivery at 20 ms a call vs one record per call;
+         a run in api mode while the target throttles, fails and drops
+         connections: every record must land exactly once.
 """
 from __future__ import annotations
 
@@ -33,6 +37,8 @@ from local_stack.child import start_stack
 
 CHUNK_RECORDS = 25_000
 CHUNK_BYTES = 16 * 1024 * 1024
+SECTIONS = ("worker", "stack", "fixed", "delivery")
+BIG, TINY = "data/input/bench_disability.csv", "data/input/tiny_disability.csv"
 
 
 def bare_pandas(path: str, out: str) -> float:
@@ -57,6 +63,23 @@ def worker_path(path: str, out_dir: str, record_type: str = "disability") -> flo
     return time.perf_counter() - started
 
 
+def bench_worker(work: str, records: int, rounds: int) -> dict:
+    big = os.path.join(work, BIG)
+    baseline, ours = [], []
+    for round_ in range(rounds):
+        baseline.append(bare_pandas(big, os.path.join(work, "baseline.jsonl")))
+        out = os.path.join(work, f"worker-out-{round_}")
+        ours.append(worker_path(big, out))
+        shutil.rmtree(out)
+        print(f"  round {round_ + 1}: bare pandas {baseline[-1]:.2f}s, worker path {ours[-1]:.2f}s", flush=True)
+    base_s, ours_s = min(baseline), min(ours)
+    print(f"(a) worker path {records / ours_s:,.0f} records/s vs bare pandas {records / base_s:,.0f} records/s: "
+          f"ratio {base_s / ours_s:.2f} (target >= 1.0)", flush=True)
+    return {"bare_pandas_seconds": round(base_s, 2), "bare_pandas_records_per_s": round(records / base_s),
+            "worker_path_seconds": round(ours_s, 2), "worker_path_records_per_s": round(records / ours_s),
+            "ratio_worker_to_pandas_throughput": round(base_s / ours_s, 2), "target": ">= 1.0"}
+
+
 def trigger_latency(stack, path: str, rounds: int) -> list[float]:
     timings = []
     for _ in range(rounds):
@@ -68,86 +91,91 @@ def trigger_latency(stack, path: str, rounds: int) -> list[float]:
     return timings
 
 
+def bench_stack(work: str, records: int, workers: int, bare_pandas_s: float) -> dict:
+    # (c) on a stack with no workers: the runs stay pending, so no planner
+    # competes with the API for the CPU while it is timed.
+    stack = start_stack(work, os.path.join(work, "latency-stack.log"), workers=0)
+    try:
+        trigger_latency(stack, TINY, 5)  # warm up the API's clients
+        tiny_l, big_l = [], []
+        for _ in range(20):
+            tiny_l += trigger_latency(stack, TINY, 1)
+            big_l += trigger_latency(stack, BIG, 1)
+    finally:
+        stack.stop()
+    tiny_ms, big_ms = statistics.median(tiny_l) * 1000, statistics.median(big_l) * 1000
+    quartiles = statistics.quantiles(tiny_l, n=4)
+    c = {"tiny_median_ms": round(tiny_ms, 1), "big_median_ms": round(big_ms, 1),
+         "ratio_big_to_tiny": round(big_ms / tiny_ms, 2),
+         "tiny_interquartile_ms": [round(quartiles[0] * 1000, 1), round(quartiles[2] * 1000, 1)],
+         "target": "equal within noise"}
+    print(f"(c) trigger latency: tiny file {tiny_ms:.1f} ms, {records:,}-record file {big_ms:.1f} ms "
+          f"(medians of 20; tiny's interquartile range {c['tiny_interquartile_ms']} ms)", flush=True)
+
+    stack = start_stack(work, os.path.join(work, "local-stack.log"), workers=workers)
+    try:
+        started = time.perf_counter()
+        answer = stack.trigger(file_path=BIG, record_type="disability", output_mode="file",
+                               output_dir="bench-output", max_error_rate=0.5)
+        status = stack.wait_until_finished(answer["run_id"], timeout=1800, poll=0.1)
+        elapsed = time.perf_counter() - started
+    finally:
+        stack.stop()
+    progress = status["progress"]
+    assert status["status"] == "completed", status
+    assert progress["processed_records"] == progress["total_records"] == records, progress
+    print(f"(b) end to end through the local stack ({workers} workers): {elapsed:.2f}s, "
+          f"{elapsed / bare_pandas_s:.2f} x bare pandas (target <= 1.5); "
+          f"{progress['success_count']:,} written, {progress['error_count']:,} rejected", flush=True)
+    b = {"end_to_end_seconds": round(elapsed, 2), "workers": workers,
+         "ratio_to_bare_pandas_time": round(elapsed / bare_pandas_s, 2), "target": "<= 1.5",
+         "success": progress["success_count"], "errors": progress["error_count"]}
+    return {"b": b, "c": c}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=1_000_000)
-    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds of (a); best kept")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds of the one-core figures")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS))
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
     args = parser.parse_args(argv)
 
     work = tempfile.mkdtemp(prefix="records-migration-bench-")
     results: dict = {"records": args.records, "cpu_count": os.cpu_count()}
     try:
-        inputs = os.path.join(work, "data", "input")
-        os.makedirs(inputs)
-        big = os.path.join(inputs, "bench_disability.csv")
-        tiny = os.path.join(inputs, "tiny_disability.csv")
+        os.makedirs(os.path.join(work, "data", "input"))
         started = time.perf_counter()
-        invalid = write_legacy_file("disability", big, args.records, seed=11)
-        write_legacy_file("disability", tiny, 10, seed=12)
+        invalid = write_legacy_file("disability", os.path.join(work, BIG), args.records, seed=11)
+        write_legacy_file("disability", os.path.join(work, TINY), 10, seed=12)
         print(f"generated {args.records:,} records ({invalid:,} invalid), "
-              f"{os.path.getsize(big) / 1e6:.0f} MB, in {time.perf_counter() - started:.1f}s", flush=True)
-
-        # (a) worker path vs bare pandas, interleaved
-        baseline, ours = [], []
-        for round_ in range(args.rounds):
-            baseline.append(bare_pandas(big, os.path.join(work, "baseline.jsonl")))
-            out = os.path.join(work, f"worker-out-{round_}")
-            ours.append(worker_path(big, out))
-            shutil.rmtree(out)
-            print(f"  round {round_ + 1}: bare pandas {baseline[-1]:.2f}s, worker path {ours[-1]:.2f}s", flush=True)
-        base_s, ours_s = min(baseline), min(ours)
-        results["a"] = {
-            "bare_pandas_seconds": round(base_s, 2), "bare_pandas_records_per_s": round(args.records / base_s),
-            "worker_path_seconds": round(ours_s, 2), "worker_path_records_per_s": round(args.records / ours_s),
-            "ratio_worker_to_pandas_throughput": round(base_s / ours_s, 2), "target": ">= 1.0"}
-        print(f"(a) worker path {args.records / ours_s:,.0f} records/s vs bare pandas "
-              f"{args.records / base_s:,.0f} records/s: ratio {base_s / ours_s:.2f} (target >= 1.0)", flush=True)
-
-        rel_big, rel_tiny = "data/input/bench_disability.csv", "data/input/tiny_disability.csv"
-
-        # (c) trigger latency, on a stack with no workers: the runs stay
-        # pending, so no planner competes with the API for the CPU.
-        stack = start_stack(work, os.path.join(work, "latency-stack.log"), workers=0)
-        try:
-            trigger_latency(stack, rel_tiny, 5)  # warm up the API's clients
-            tiny_l, big_l = [], []
-            for _ in range(20):
-                tiny_l += trigger_latency(stack, rel_tiny, 1)
-                big_l += trigger_latency(stack, rel_big, 1)
-        finally:
-            stack.stop()
-        tiny_ms, big_ms = statistics.median(tiny_l) * 1000, statistics.median(big_l) * 1000
-        spread = statistics.quantiles(tiny_l, n=4)
-        results["c"] = {"tiny_median_ms": round(tiny_ms, 1), "big_median_ms": round(big_ms, 1),
-                        "ratio_big_to_tiny": round(big_ms / tiny_ms, 2),
-                        "tiny_interquartile_ms": [round(q * 1000, 1) for q in (spread[0], spread[2])],
-                        "target": "equal within noise"}
-        print(f"(c) trigger latency: tiny file {tiny_ms:.1f} ms, {args.records:,}-record file {big_ms:.1f} ms "
-              f"(medians of 20; tiny's interquartile range {results['c']['tiny_interquartile_ms']} ms)",
+              f"{os.path.getsize(os.path.join(work, BIG)) / 1e6:.0f} MB, in {time.perf_counter() - started:.1f}s",
               flush=True)
-
-        # (b) end to end through the local stack
-        stack = start_stack(work, os.path.join(work, "local-stack.log"), workers=args.workers)
-        try:
-            started = time.perf_counter()
-            answer = stack.trigger(file_path=rel_big, record_type="disability", output_mode="file",
-                                   output_dir="bench-output", max_error_rate=0.5)
-            status = stack.wait_until_finished(answer["run_id"], timeout=1800, poll=0.1)
-            elapsed = time.perf_counter() - started
-            progress = status["progress"]
-            assert status["status"] == "completed", status
-            assert progress["processed_records"] == progress["total_records"] == args.records, progress
-            results["b"] = {"end_to_end_seconds": round(elapsed, 2), "workers": args.workers,
-                            "ratio_to_bare_pandas_time": round(elapsed / base_s, 2), "target": "<= 1.5",
-                            "success": progress["success_count"], "errors": progress["error_count"]}
-            print(f"(b) end to end through the local stack ({args.workers} workers): {elapsed:.2f}s, "
-                  f"{elapsed / base_s:.2f} x bare pandas (target <= 1.5); "
-                  f"{progress['success_count']:,} written, {progress['error_count']:,} rejected", flush=True)
-        finally:
-            stack.stop()
+        if "worker" in args.only or "stack" in args.only:
+            results["a"] = bench_worker(work, args.records, args.rounds)
+        if "stack" in args.only:
+            results.update(bench_stack(work, args.records, args.workers, results["a"]["bare_pandas_seconds"]))
+        if "fixed" in args.only:
+            from bench.fixed_width import bench_fixed_width
+            results["fixed_width"] = bench_fixed_width(work, args.records, args.rounds)
+            print(f"fixed width: {json.dumps(results['fixed_width'])}", flush=True)
+        if "delivery" in args.only:
+            from bench.delivery import delivery_rate, delivery_under_faults
+            results["delivery_rate"] = rate = delivery_rate(records=100_000, naive_records=200)
+            print(f"delivery at {rate['latency_ms']} ms a call: {rate['records_per_s']:,} records/s in batches of "
+                  f"{rate['batch_size']} ({rate['calls_in_flight']} in flight) vs {rate['naive_records_per_s']} "
+                  f"records/s one per call: ratio {rate['ratio']} (target >= 50)", flush=True)
+            faulty = os.path.join(work, "data", "input", "bench_faults.csv")
+            write_legacy_file("disability", faulty, min(args.records, 200_000), seed=13)
+            results["delivery_under_faults"] = f = delivery_under_faults(
+                work, "data/input/bench_faults.csv", args.workers)
+            print(f"under faults: {f['status']} in {f['seconds']}s; {f['total_records']:,} records, "
+                  f"{f['success_count']:,} delivered = target's distinct {f['target_distinct_records']:,}, "
+                  f"{f['error_count']:,} rejected; {f['target_calls']:,} calls, {f['throttled']} throttled, "
+                  f"{f['server_errors']} 5xx, {f['dropped']} dropped, {f['duplicate_calls']} duplicates dropped "
+                  f"by key; exactly once: {f['exactly_once']}", flush=True)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

@@ -179,12 +179,11 @@ class ApiDelivery:
         body = ('{"records":[' + ",".join(docs) + "]}").encode("utf-8")
         attempt = 0
         refreshed = False
-        held = True  # the caller acquired our place in flight
+        # The batch keeps its place in flight while it waits to retry: were it
+        # to give it up, a new batch could take it and sit in the pool's queue
+        # while every pool thread waits for a place, and nothing would move.
         try:
             while True:
-                if not held:
-                    limit.acquire()
-                    held = True
                 with stats_lock:
                     outcome.calls += 1
                     outcome.retries += attempt > 0
@@ -208,16 +207,13 @@ class ApiDelivery:
                         limit.throttled(retry_after)
                         with stats_lock:
                             outcome.throttled += 1
-                limit.release()
-                held = False
                 delay = retry_after if retry_after is not None else \
                     random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** attempt))
                 budget.spend(delay, why)
                 self._sleep(delay)
                 attempt += 1
         finally:
-            if held:
-                limit.release()
+            limit.release()
 
 
 def _retry_after(response: requests.Response) -> float | None:

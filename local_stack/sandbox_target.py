@@ -116,6 +116,10 @@ class _Drop(Exception):
 class _Handler(BaseHTTPRequestHandler):
     server_version = "SandboxTarget/2"
     protocol_version = "HTTP/1.1"  # keep-alive, as real APIs: the client reuses its connections
+    # One write per answer, sent at once: headers and body written apart meet
+    # Nagle's algorithm and a delayed ACK, adding 40 ms to every call.
+    wbufsize = -1
+    disable_nagle_algorithm = True
     state: TargetState
 
     def log_message(self, *args) -> None:  # quiet: the stack logs what matters

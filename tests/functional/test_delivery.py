@@ -173,3 +173,13 @@ def test_wrong_oauth_client_secret_fails_the_chunk_for_a_retry(target):
     from chalicelib.credentials import TokenUnavailable
     with pytest.raises(TokenUnavailable, match="answered 401"):
         deliver(target, 10, credentials=oauth(target, client_secret="nope", scope="other"))
+
+
+@pytest.mark.timeout(60)
+def test_many_retries_with_few_places_in_flight_never_deadlock(target):
+    # GIVEN two places in flight and a target failing half the calls
+    set_faults(target, error_rate=0.5, throttle_rate=0.2, retry_after_s=0.01)
+    # WHEN a hundred batches are delivered
+    outcome = deliver(target, 500, batch_size=5, max_in_flight=2, sleep=lambda s: time.sleep(min(s, 0.01)))
+    # THEN they all land (a batch waiting to retry keeps its place, so no queued batch starves the pool)
+    assert outcome.delivered == 500 and target.state.snapshot()["distinct_records"] == 500
