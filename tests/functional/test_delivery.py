@@ -180,6 +180,7 @@ def test_many_retries_with_few_places_in_flight_never_deadlock(target):
     # GIVEN two places in flight and a target failing half the calls
     set_faults(target, error_rate=0.5, throttle_rate=0.2, retry_after_s=0.01)
     # WHEN a hundred batches are delivered
-    outcome = deliver(target, 500, batch_size=5, max_in_flight=2, sleep=lambda s: time.sleep(min(s, 0.01)))
+    outcome = deliver(target, 500, batch_size=5, max_in_flight=2, budget=1e9,
+                      sleep=lambda s: time.sleep(min(s, 0.01)))
     # THEN they all land (a batch waiting to retry keeps its place, so no queued batch starves the pool)
     assert outcome.delivered == 500 and target.state.snapshot()["distinct_records"] == 500
