@@ -33,7 +33,8 @@ def dashboard():
 @app.route(API + "/trigger", methods=["POST"], content_types=["application/json"])
 @answers_json
 def trigger_migration():
-    return service().trigger(json_body(app.current_request.raw_body))
+    request = app.current_request
+    return service().trigger(json_body(request.raw_body), idempotency_key=request.headers.get("idempotency-key"))
 
 
 @app.route(API + "/status/{run_id}", methods=["GET"])
@@ -54,6 +55,13 @@ def running_migrations():
 @answers_json
 def cancel_migration(run_id):
     return service().cancel(run_id)
+
+
+@app.route(API + "/retry/{run_id}", methods=["POST"], content_types=["*/*"])
+@answers_json
+def retry_migration(run_id):
+    raw = app.current_request.raw_body
+    return service().retry(run_id, json_body(raw) if raw else None)
 
 
 @app.route(API, methods=["GET"])

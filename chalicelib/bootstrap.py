@@ -74,7 +74,8 @@ class Components:
 
     @cached_property
     def reaper(self) -> Reaper:
-        return Reaper(self.store, self.vault, self.settings.stalled_after_seconds)
+        return Reaper(self.store, self.vault, self.queue, self.settings.stalled_after_seconds,
+                      self.settings.replan_after_seconds)
 
 
 _specs: dict[str, RecordSpec] | None = None

@@ -23,6 +23,7 @@ class Settings:
     chunk_records: int
     chunk_bytes: int
     stalled_after_seconds: int
+    replan_after_seconds: int
     marker_ttl_seconds: int
     max_calls_in_flight: int
     retry_budget_seconds: float
@@ -45,6 +46,8 @@ class Settings:
             # worker's memory bounded whatever the record count.
             chunk_bytes=int(env.get("CHUNK_BYTES", str(16 * 1024 * 1024))),
             stalled_after_seconds=int(env.get("STALLED_AFTER_SECONDS", "1800")),
+            # A run not planned after this long has probably lost its plan message.
+            replan_after_seconds=int(env.get("REPLAN_AFTER_SECONDS", "300")),
             marker_ttl_seconds=int(env.get("MARKER_TTL_SECONDS", str(30 * 24 * 3600))),
             # Calls to the target in flight per worker; the stage caps the number of
             # workers (the event source's maximum concurrency), so the target sees

@@ -141,7 +141,7 @@ class MigrationRequest:
             raise InvalidRequest("batch_size: must be an integer")
         if not MIN_BATCH_SIZE <= batch_size <= MAX_BATCH_SIZE:
             raise InvalidRequest(f"batch_size: must be between {MIN_BATCH_SIZE} and {MAX_BATCH_SIZE}")
-        authentication = _authentication(body.get("authentication"))
+        authentication = parse_authentication(body.get("authentication"))
         metadata = body.get("metadata") or {}
         if not isinstance(metadata, dict):
             raise InvalidRequest("metadata: must be an object")
@@ -178,7 +178,7 @@ AUTH_TYPES = tuple(AUTH_FIELDS)
 DEFAULT_API_KEY_HEADER = "X-API-Key"
 
 
-def _authentication(auth: Any) -> dict | None:
+def parse_authentication(auth: Any) -> dict | None:
     if auth is None:
         return None
     if not isinstance(auth, dict):

@@ -1,7 +1,11 @@
-"""The reaper: ends runs that have stopped moving (DESIGN 6).
+"""The reaper: no run stays pending or running forever (DESIGN 6).
 
-A run whose item has not changed for longer than the stage's limit is failed
-with a message saying so, so that no run stays pending or running forever.
+Scheduled every few minutes, it looks at the active runs:
+- one that is not planned yet and has not moved for `replan_after_seconds`
+  has probably lost its plan message: the plan is sent again (a few times at
+  most; planning twice is harmless);
+- one that has not moved for `stalled_after_seconds` is failed, with a message
+  saying so.
 """
 from __future__ import annotations
 
@@ -12,29 +16,44 @@ from datetime import datetime, timezone
 from chalicelib.credentials import CredentialVault
 from chalicelib.observability import log
 from chalicelib.runs import RunStore
+from chalicelib.work_queue import WorkQueue
+
+MAX_REPLANS = 3
 
 
 @dataclass
 class Reaper:
     store: RunStore
     vault: CredentialVault
+    queue: WorkQueue
     stalled_after_seconds: int
+    replan_after_seconds: int
 
-    def reap(self, now: datetime | None = None) -> list[str]:
+    def reap(self, now: datetime | None = None) -> dict[str, list[str]]:
         now = now or datetime.now(timezone.utc)
-        reaped = []
+        acted: dict[str, list[str]] = {"failed": [], "replanned": []}
         for run in self.store.list_active():
             last = datetime.fromisoformat(run.get("updated_at", run["created_at"]).replace("Z", "+00:00"))
             idle = (now - last).total_seconds()
-            if idle <= self.stalled_after_seconds:
-                continue
-            message = (f"the run stopped moving: no progress for {int(idle // 60)} minutes while "
-                       f"{run['status']} (step {run.get('current_step')}); "
-                       f"{run.get('chunks_done', 0)} of {run.get('chunks_total', 0)} chunks were counted")
-            if self.store.fail(run["run_id"], message):
-                log("stalled run failed", logging.WARNING, run_id=run["run_id"], idle_seconds=int(idle))
-                if run.get("credentials_ref"):
-                    self.vault.forget(run["credentials_ref"])
-                    self.store.forget_credentials(run["run_id"])
-                reaped.append(run["run_id"])
-        return reaped
+            if idle > self.stalled_after_seconds:
+                if self._fail(run, idle):
+                    acted["failed"].append(run["run_id"])
+            elif ("planned_at" not in run and idle > self.replan_after_seconds
+                  and run.get("replan_count", 0) < MAX_REPLANS):
+                if self.store.note_replan(run["run_id"], run.get("replan_count", 0)):
+                    self.queue.send_plan(run["run_id"])
+                    log("plan sent again", logging.WARNING, run_id=run["run_id"], idle_seconds=int(idle))
+                    acted["replanned"].append(run["run_id"])
+        return acted
+
+    def _fail(self, run: dict, idle: float) -> bool:
+        message = (f"the run stopped moving: no progress for {int(idle // 60)} minutes while "
+                   f"{run['status']} (step {run.get('current_step')}); "
+                   f"{run.get('chunks_done', 0)} of {run.get('chunks_total', 0)} chunks were counted")
+        if not self.store.fail(run["run_id"], message):
+            return False
+        log("stalled run failed", logging.WARNING, run_id=run["run_id"], idle_seconds=int(idle))
+        if run.get("credentials_ref"):
+            self.vault.forget(run["credentials_ref"])
+            self.store.forget_credentials(run["run_id"])
+        return True

@@ -79,7 +79,8 @@ class RunStore:
         self._marker_ttl = marker_ttl_seconds
 
     # ----------------------------------------------------------------- create/read
-    def create(self, run_id: str, request: dict, credentials_ref: str | None) -> dict:
+    def create(self, run_id: str, request: dict) -> dict | None:
+        """Write a new pending run; None if a run with this id exists already."""
         created = now_iso()
         item = {
             "pk": f"RUN#{run_id}", "sk": "RUN", "run_id": run_id,
@@ -91,11 +92,20 @@ class RunStore:
             **{c: 0 for c in COUNTERS},
             **request,
         }
-        if credentials_ref:
-            item["credentials_ref"] = credentials_ref
-        self._db.put_item(TableName=self._table, Item=_to_ddb(item),
-                          ConditionExpression="attribute_not_exists(pk)")
+        try:
+            self._db.put_item(TableName=self._table, Item=_to_ddb(item),
+                              ConditionExpression="attribute_not_exists(pk)")
+        except ClientError as err:
+            if _conditional_failed(err):
+                return None
+            raise
         return _plain(item)
+
+    def set_credentials(self, run_id: str, credentials_ref: str) -> bool:
+        """Point a pending run at its credentials; False if it was cancelled meanwhile."""
+        return self._update(run_id, "SET credentials_ref = :ref",
+                            {":ref": credentials_ref, ":pending": RunStatus.PENDING.value},
+                            condition="#status = :pending")
 
     def get(self, run_id: str, consistent: bool = True) -> dict | None:
         response = self._db.get_item(TableName=self._table, Key=_key(run_id), ConsistentRead=consistent)
@@ -165,7 +175,7 @@ class RunStore:
 
     def count_chunk(self, run_id: str, chunk: int, success: int, errors: int, failed: bool = False,
                     reason: str | None = None, rule_counts: dict[str, int] | None = None,
-                    error_rows: int = 0) -> bool:
+                    error_rows: int = 0, pointer: dict | None = None) -> bool:
         """Add one chunk's counts to its run, exactly once. False if it was counted before.
 
         `rule_counts` are the chunk's broken rules (a record may break several);
@@ -178,6 +188,8 @@ class RunStore:
                   "expires_at": int(time.time()) + self._marker_ttl}
         if reason:
             marker["reason"] = reason
+        if pointer:
+            marker["pointer"] = pointer  # a failed chunk's message, so a retry can send it again
         done_counter = "chunks_failed" if failed else "chunks_done"
         names: dict[str, str] = {}
         values: dict[str, Any] = {":s": success, ":e": errors, ":one": 1, ":at": now_iso(), ":zero": 0}
@@ -273,6 +285,54 @@ class RunStore:
              ":history": [{"step": "cancelled", "at": at}],
              ":pending": RunStatus.PENDING.value, ":running": RunStatus.RUNNING.value},
             condition="#status IN (:pending, :running)")
+
+    def reopen_for_retry(self, run: dict, failed_chunks: int, credentials_ref: str | None) -> bool:
+        """A finished run with failed chunks -> running again; False if another retry got there first."""
+        at = now_iso()
+        sets = ("SET #status = :running, updated_at = :at, current_step = :step, active_pk = :active, "
+                "retry_count = if_not_exists(retry_count, :zero) + :one, "
+                "step_history = list_append(step_history, :history)")
+        values: dict[str, Any] = {
+            ":running": RunStatus.RUNNING.value, ":at": at, ":step": Step.DATA_MAPPING.value, ":active": ACTIVE,
+            ":zero": 0, ":one": 1, ":failed": failed_chunks,
+            ":history": [{"step": "retry", "at": at, "chunks": failed_chunks}],
+            ":completed": RunStatus.COMPLETED.value, ":failed_status": RunStatus.FAILED.value}
+        if credentials_ref:
+            sets += ", credentials_ref = :credentials"
+            values[":credentials"] = credentials_ref
+        return self._update(run["run_id"], sets + " REMOVE completed_at, #duration, error_message", values,
+                            condition="#status IN (:completed, :failed_status) AND chunks_failed = :failed")
+
+    def uncount_failed_chunk(self, run_id: str, marker: dict) -> bool:
+        """Take a failed chunk's counts back off its run, in one transaction with its marker."""
+        rows = int(marker["error_count"])
+        try:
+            self._db.transact_write_items(TransactItems=[
+                {"Delete": {"TableName": self._table, "Key": _key(run_id, f"CHUNK#{int(marker['chunk']):06d}"),
+                            "ConditionExpression": "outcome = :failed",
+                            "ExpressionAttributeValues": _to_ddb({":failed": "failed"})}},
+                {"Update": {"TableName": self._table, "Key": _key(run_id),
+                            "UpdateExpression": "ADD error_count :minus, chunks_failed :minus_one "
+                                                "SET error_rules.chunk_failed = error_rules.chunk_failed - :rows",
+                            "ExpressionAttributeValues": _to_ddb({":minus": -rows, ":minus_one": -1,
+                                                                  ":rows": rows})}},
+            ])
+            return True
+        except ClientError as err:
+            if _conditional_failed(err):
+                return False
+            raise
+
+    def note_replan(self, run_id: str, seen_count: int) -> bool:
+        """Count a re-sent plan; False if the run was planned, ended or re-planned meanwhile."""
+        values: dict[str, Any] = {":next": seen_count + 1, ":at": now_iso(),
+                                  ":pending": RunStatus.PENDING.value, ":running": RunStatus.RUNNING.value}
+        seen = "attribute_not_exists(replan_count)"
+        if seen_count:
+            seen, values[":seen"] = "replan_count = :seen", seen_count
+        return self._update(run_id, "SET replan_count = :next, updated_at = :at", values,
+                            condition=f"#status IN (:pending, :running) AND attribute_not_exists(planned_at) "
+                                      f"AND {seen}")
 
     def forget_credentials(self, run_id: str) -> None:
         self._db.update_item(TableName=self._table, Key=_key(run_id), UpdateExpression="REMOVE credentials_ref")

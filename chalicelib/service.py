@@ -6,6 +6,7 @@ depend on the file's size.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from dataclasses import asdict, dataclass
@@ -13,7 +14,7 @@ from dataclasses import asdict, dataclass
 from chalicelib.credentials import CredentialVault
 from chalicelib.delivery import part_name
 from chalicelib.errors import InvalidRequest, RunConflict, RunNotFound
-from chalicelib.models import MigrationRequest, RunStatus
+from chalicelib.models import ChunkMessage, MigrationRequest, RunStatus, parse_authentication
 from chalicelib.observability import log
 from chalicelib.record_types import RecordSpec
 from chalicelib.runs import RunStore
@@ -23,6 +24,7 @@ from chalicelib.work_queue import WorkQueue
 # `make bench`: a million disability records take 5 to 7 s end to end on two local
 # workers; Lambda runs more workers at once, so this errs on the slow side.
 SECONDS_PER_MILLION_RECORDS = 10
+TRIGGER_KEYS = uuid.UUID("5b0c9a43-3f7e-4a0e-9d55-2d0e8f7c6a11")  # namespace of runs named by Idempotency-Key
 BYTES_PER_RECORD = 130  # the sample exports average 125 to 130 bytes a record
 
 
@@ -34,28 +36,47 @@ class MigrationService:
     vault: CredentialVault
     specs: dict[str, RecordSpec]
 
-    def trigger(self, body, run_id: str | None = None) -> dict:
-        """Queue a run. `run_id` is given only by callers that need a repeat to find
-        the same run (uploads); a repeat then answers the existing run."""
+    def trigger(self, body, run_id: str | None = None, idempotency_key: str | None = None) -> dict:
+        """Queue a run.
+
+        With an Idempotency-Key (or a `run_id` chosen by the caller, as uploads
+        do) a repeat of the same request answers the run it made; the same key
+        with another request is a conflict.
+        """
         request = MigrationRequest.from_body(body, sorted(self.specs))
         if request.input_format.type == "fixed_width" and self.specs[request.record_type].layout is None:
             raise InvalidRequest(f"input_format.type: record type {request.record_type!r} has no fixed-width layout")
+        if idempotency_key is not None:
+            if not 1 <= len(idempotency_key) <= 255:
+                raise InvalidRequest("Idempotency-Key: must be 1 to 255 characters")
+            run_id = str(uuid.uuid5(TRIGGER_KEYS, idempotency_key))
+        fingerprint = request_fingerprint(request)
         if run_id and (existing := self.store.get(run_id)):
-            return self._queued_answer(existing, source_size=0)
+            return self._repeat(existing, fingerprint)
         source = self.data_root.resolve(request.file_path, "file_path")
         if not source.exists():
             raise InvalidRequest(f"file_path: file not found: {request.file_path}")
         self.data_root.resolve(request.output_dir, "output_dir")
         run_id = run_id or str(uuid.uuid4())
-        credentials_ref = None
-        if request.authentication:
-            credentials_ref = self.vault.store_for_run(run_id, request.authentication)
         stored = {k: v for k, v in asdict(request).items() if k != "authentication"}
-        stored["output_mode"] = request.output_mode.value
-        run = self.store.create(run_id, stored, credentials_ref)
+        stored.update(output_mode=request.output_mode.value, request_fingerprint=fingerprint,
+                      own_credentials=request.authentication is not None)
+        run = self.store.create(run_id, stored)
+        if run is None:  # a concurrent repeat created it first
+            return self._repeat(self.store.get(run_id), fingerprint)
+        if request.authentication:
+            reference = self.vault.store_for_run(run_id, request.authentication)
+            if not self.store.set_credentials(run_id, reference):
+                self.vault.forget(reference)  # cancelled before it was even queued
         self.queue.send_plan(run_id)
         log("run queued", run_id=run_id, record_type=request.record_type, output_mode=stored["output_mode"])
         return self._queued_answer(run, source.size())
+
+    def _repeat(self, existing: dict, fingerprint: str) -> dict:
+        if existing.get("request_fingerprint") != fingerprint:
+            raise RunConflict("Idempotency-Key was already used for a different request "
+                              f"(run {existing['run_id']}); use a new key for a new migration")
+        return self._queued_answer(existing, source_size=0)
 
     def _queued_answer(self, run: dict, source_size: int) -> dict:
         return {
@@ -128,6 +149,43 @@ class MigrationService:
             "next_offset": following if following < total else None,
         }
 
+    def retry(self, run_id: str, body) -> dict:
+        """Process again only the failed chunks of a finished run, as the same run.
+
+        The run keeps its id, counters and output; its failed chunks' counts
+        are taken back off and the chunks are queued again, so the counters
+        stay exact. Its step history records each retry.
+        """
+        run = self._get(run_id)
+        if run["status"] not in (RunStatus.COMPLETED, RunStatus.FAILED):
+            raise RunConflict(f"Migration {run_id} is {run['status']}: only a completed or failed run can be retried")
+        body = body or {}
+        if not isinstance(body, dict) or set(body) - {"authentication"}:
+            raise InvalidRequest("body: only 'authentication' may be given to a retry")
+        authentication = parse_authentication(body.get("authentication"))
+        failed = [m for m in self.store.chunk_markers(run_id) if m.get("outcome") == "failed" and m.get("pointer")]
+        if not failed:
+            raise RunConflict(f"Migration {run_id} has no failed chunks to retry")
+        needs_credentials = run["output_mode"] == "api" and not run.get("validate_only")
+        if needs_credentials and run.get("own_credentials") and authentication is None:
+            raise InvalidRequest("authentication: the run's own credentials were deleted when it ended; "
+                                 "send them again to retry it")
+        reference = self.vault.store_for_run(run_id, authentication) if authentication else None
+        if not self.store.reopen_for_retry(run, len(failed), reference):
+            if reference:
+                self.vault.forget(reference)
+            raise RunConflict(f"Migration {run_id} changed meanwhile (another retry?); read its status and try again")
+        chunks = []
+        for marker in failed:
+            if self.store.uncount_failed_chunk(run_id, marker):
+                chunks.append(ChunkMessage(**{k: v for k, v in marker["pointer"].items() if k != "kind"}))
+        self.queue.send_chunks(chunks)
+        records = sum(c.rows for c in chunks)
+        log("run retried", run_id=run_id, chunks=len(chunks), records=records)
+        return {"run_id": run_id, "status": RunStatus.RUNNING.value, "retried_chunks": len(chunks),
+                "retried_records": records,
+                "message": f"Migration {run_id}: {len(chunks)} failed chunks queued again"}
+
     def cancel(self, run_id: str) -> dict:
         run = self._get(run_id)
         if run["status"] == RunStatus.CANCELLED:
@@ -151,6 +209,16 @@ class MigrationService:
         if run is None:
             raise RunNotFound(run_id)
         return run
+
+
+def request_fingerprint(request: MigrationRequest) -> str:
+    """What makes two trigger requests the same: every field, credentials by type only
+    (a secret's hash is not stored anywhere)."""
+    fields = asdict(request)
+    fields["output_mode"] = request.output_mode.value
+    if request.authentication:
+        fields["authentication"] = {"type": request.authentication["type"]}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 
 def progress(run: dict) -> dict:

@@ -8,6 +8,7 @@ Cancel is read (consistently) before each chunk and between delivery calls.
 """
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import Counter
@@ -29,7 +30,7 @@ from chalicelib.runs import RunStore
 from chalicelib.storage import DataRoot, StoredFile
 from chalicelib.work_queue import WorkQueue
 
-CANCEL_CHECK_SECONDS = 1.0
+CANCEL_CHECK_SECONDS = 0.25  # a consistent read at most this often while delivering
 
 
 @dataclass
@@ -183,12 +184,16 @@ class Worker:
         run = self.store.get(message.run_id)
         if run is None:
             return
+        if self.store.chunk_counted(message.run_id, message.chunk):
+            self._finish_if_done(message.run_id)  # it did get through, or this is a duplicate
+            return
         output = self.data_root.resolve(run["output_dir"], "output_dir").child(run["run_id"])
         write_error_part(output, message.chunk, [
             {"row": message.first_row + i, "field": None, "rule": "chunk_failed", "message": reason, "value": None}
             for i in range(message.rows)])
         if self.store.count_chunk(message.run_id, message.chunk, 0, message.rows, failed=True, reason=reason,
-                                  rule_counts={"chunk_failed": message.rows}, error_rows=message.rows):
+                                  rule_counts={"chunk_failed": message.rows}, error_rows=message.rows,
+                                  pointer=json.loads(message.to_json())):
             log("chunk failed for good", logging.ERROR, run_id=message.run_id, chunk=message.chunk,
                 records=message.rows)
         self._finish_if_done(message.run_id)

@@ -38,9 +38,9 @@ def test_reaper_fails_runs_that_stopped_moving(harness):
     stuck = harness.trigger(file_path=path, record_type="disability", output_mode="file",
                             authentication={"type": "bearer_token", "token": "t"})
     fresh_reaper = bootstrap.components().reaper
-    assert fresh_reaper.reap() == []  # nothing is stalled yet
+    assert fresh_reaper.reap() == {"failed": [], "replanned": []}  # nothing is stalled yet
     later = datetime.now(timezone.utc) + timedelta(seconds=fresh_reaper.stalled_after_seconds + 60)
-    assert fresh_reaper.reap(now=later) == [stuck]
+    assert fresh_reaper.reap(now=later) == {"failed": [stuck], "replanned": []}
     status = harness.status(stuck)
     assert status["status"] == "failed"
     assert "the run stopped moving: no progress for" in status["error_message"]
@@ -80,3 +80,87 @@ def test_s3_test_event_and_unknown_folders_start_nothing(harness):
         harness.invoke({"Body": body, "MessageId": "m", "ReceiptHandle": "r"}, handler="handle_upload",
                        queue="uploads")
     assert harness.get("/api/v1/migrations").json_body["count"] == 0
+
+
+def test_reaper_sends_a_lost_plan_again_and_the_run_completes(harness):
+    # GIVEN a run whose plan message was lost
+    path = write(harness, SMALL, HEADER + "\n" + record(1) + "\n")
+    run_id = harness.trigger(file_path=path, record_type="disability", output_mode="file")
+    lost = harness.receive()
+    for message in lost:
+        harness.sqs.delete_message(QueueUrl=harness.queue_urls["work"], ReceiptHandle=message["ReceiptHandle"])
+    reaper = bootstrap.components().reaper
+    # WHEN the reaper runs after the re-plan delay (but before the stall limit)
+    later = datetime.now(timezone.utc) + timedelta(seconds=reaper.replan_after_seconds + 1)
+    assert reaper.reap(now=later) == {"failed": [], "replanned": [run_id]}
+    soon = datetime.now(timezone.utc) + timedelta(seconds=10)
+    assert reaper.reap(now=soon) == {"failed": [], "replanned": []}  # not again while the new plan is young
+    # THEN the plan comes back and the run completes
+    harness.drain()
+    status = harness.status(run_id)
+    assert status["status"] == "completed" and status["progress"]["success_count"] == 1
+
+
+def test_retry_reprocesses_only_the_failed_chunks_of_the_same_run(harness):
+    # GIVEN a run whose second chunk went to the DLQ
+    rows = [record(n) for n in range(1, 251)]
+    path = write(harness, SMALL, HEADER + "\n" + "\n".join(rows) + "\n")
+    run_id = harness.trigger(file_path=path, record_type="disability", output_mode="file")
+    harness.deliver(harness.receive()[0])
+    first, second, third = sorted(harness.receive(), key=lambda m: json.loads(m["Body"])["chunk"])
+    harness.deliver(first)
+    harness.deliver(third)
+    harness.invoke(second, handler="handle_dead_chunk", queue="dlq")
+    failed = harness.status(run_id)
+    assert failed["status"] == "failed" and failed["progress"]["error_count"] == 100
+    # WHEN it is retried
+    response = harness.post(f"/api/v1/migrations/retry/{run_id}", {})
+    assert response.status_code == 200, response.body
+    assert response.json_body["retried_chunks"] == 1 and response.json_body["retried_records"] == 100
+    assert harness.post(f"/api/v1/migrations/retry/{run_id}", {}).status_code == 409  # it is running now
+    queued = harness.receive()
+    assert [json.loads(m["Body"])["chunk"] for m in queued] == [2]
+    harness.deliver(queued[0])
+    # THEN the same run completes with exact counters, and its history shows the retry
+    status = harness.status(run_id)
+    assert status["status"] == "completed"
+    assert status["progress"]["success_count"] == 250 and status["progress"]["error_count"] == 0
+    assert status["details"]["chunks"] == {"total": 3, "done": 3, "failed": 0}
+    assert "retry" in [s["step"] for s in status["details"]["steps"]]
+    assert status["details"]["errors_by_rule"].get("chunk_failed", 0) == 0
+    assert harness.get(f"/api/v1/migrations/{run_id}/errors").json_body["error_rows"] == 0
+
+
+def test_retry_refuses_runs_without_failed_chunks_and_asks_for_deleted_credentials(harness):
+    path = write(harness, SMALL, HEADER + "\n" + record(1) + "\n")
+    done = harness.run_to_end(file_path=path, record_type="disability", output_mode="file")
+    answer = harness.post(f"/api/v1/migrations/retry/{done['run_id']}", {})
+    assert answer.status_code == 409 and "no failed chunks" in answer.json_body["detail"]
+    assert harness.post("/api/v1/migrations/retry/1b4e28ba-2fa1-11d2-883f-0016d3cca427", {}).status_code == 404
+    # a failed api-mode run that had its own token needs it again
+    run_id = harness.trigger(file_path=path, record_type="disability", output_mode="api",
+                             authentication={"type": "bearer_token", "token": "functional-test-token"})
+    harness.deliver(harness.receive()[0])
+    harness.invoke(harness.receive()[0], handler="handle_dead_chunk", queue="dlq")
+    answer = harness.post(f"/api/v1/migrations/retry/{run_id}", {})
+    assert answer.status_code == 422 and "send them again" in answer.json_body["detail"]
+    answer = harness.post(f"/api/v1/migrations/retry/{run_id}",
+                          {"authentication": {"type": "bearer_token", "token": "functional-test-token"}})
+    assert answer.status_code == 200
+    harness.drain()
+    status = harness.status(run_id)
+    assert status["status"] == "completed" and harness.target.state.snapshot()["records"] == 1
+
+
+def test_trigger_with_an_idempotency_key_makes_one_run(harness):
+    path = write(harness, SMALL, HEADER + "\n" + record(1) + "\n")
+    body = {"file_path": path, "record_type": "disability", "output_mode": "file"}
+    first = harness.post("/api/v1/migrations/trigger", body, headers={"Idempotency-Key": "batch-2026-11-24"})
+    again = harness.post("/api/v1/migrations/trigger", body, headers={"Idempotency-Key": "batch-2026-11-24"})
+    assert first.status_code == again.status_code == 200
+    assert first.json_body["run_id"] == again.json_body["run_id"]
+    assert len(harness.receive()) == 1  # one plan message
+    other = harness.post("/api/v1/migrations/trigger", {**body, "batch_size": 7},
+                         headers={"Idempotency-Key": "batch-2026-11-24"})
+    assert other.status_code == 409 and "different request" in other.json_body["detail"]
+    assert harness.get("/api/v1/migrations").json_body["count"] == 1
