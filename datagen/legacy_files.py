@@ -4,8 +4,11 @@ The columns, types and rules come from the record specs (`load_specs`), so a new
 spec works without a change here: each field is filled by a generator chosen by
 its record type and source column, else by its column name (names, addresses,
 states, dates of birth...), else by its type (codes from the code table, numbers
-within min and max, strings drawn from the field's own pattern). A few per-type
-touches make the records hang together: benefits start after the disability,
+within min and max, strings drawn from the field's own pattern). Values are
+written in the spec's notations: dates in the field's format (two-digit years
+inside its century window, julian dates), numbers with their implied decimals
+and sign, and the first of a field's none values where it has no value. A few
+per-type touches make the records hang together: benefits start after the disability,
 a policy runs for whole years from the first of a month, only terminated
 employees have a termination date, a claim is paid only once approved.
 
@@ -169,7 +172,9 @@ def _digits(numbers: np.ndarray, width: int) -> np.ndarray:
 
 def _money(cents: np.ndarray) -> np.ndarray:
     cents = np.asarray(cents, dtype=np.int64)
-    return np.strings.add(np.strings.add((cents // 100).astype(str), "."), _digits(cents % 100, 2)).astype(object)
+    size = np.abs(cents)
+    text = np.strings.add(np.strings.add((size // 100).astype(str), "."), _digits(size % 100, 2))
+    return np.where(cents < 0, np.strings.add("-", text), text).astype(object)
 
 
 def _lognormal(rng: np.random.Generator, n: int, median: float, sigma: float, lo: float, hi: float) -> np.ndarray:
@@ -186,10 +191,13 @@ _DATE_TABLES: dict[str, np.ndarray] = {}
 def _date_table(fmt: str) -> np.ndarray:
     """Every day from 1900 to 2200 written in one of the spec date formats."""
     if fmt not in _DATE_TABLES:
-        iso = np.datetime_as_string(np.arange(_TABLE_START, _TABLE_END + 1).astype("datetime64[D]"), unit="D")
+        days = np.arange(_TABLE_START, _TABLE_END + 1).astype("datetime64[D]")
+        iso = np.datetime_as_string(days, unit="D")
         y, m, d = np.strings.slice(iso, 0, 4), np.strings.slice(iso, 5, 7), np.strings.slice(iso, 8, 10)
+        day_of_year = _digits((days - days.astype("datetime64[Y]").astype("datetime64[D]")).astype(np.int64) + 1, 3)
         parts = {"YYYYMMDD": (y, m, d), "MMDDYYYY": (m, d, y), "YYYY-MM-DD": (y, "-", m, "-", d),
-                 "MM/DD/YYYY": (m, "/", d, "/", y)}[fmt]
+                 "MM/DD/YYYY": (m, "/", d, "/", y), "MMDDYY": (m, d, np.strings.slice(y, 2, 4)),
+                 "CCYYDDD": (y, day_of_year)}[fmt]
         text = parts[0]
         for part in parts[1:]:
             text = np.strings.add(text, part)
@@ -206,7 +214,51 @@ def _format_days(days: np.ndarray, fmt: str) -> np.ndarray:
 
 
 def _date_text(day: int, fmt: str) -> str:
-    return (_EPOCH + timedelta(days=int(day))).strftime(DATE_FORMATS[fmt])
+    return _date_table(fmt)[int(np.clip(day - _TABLE_START, 0, _TABLE_END - _TABLE_START))]
+
+
+def _window(f: FieldSpec) -> tuple[int, int]:
+    """The years a date field can hold: its century window for a two-digit year, else any."""
+    if DATE_FORMATS[f.format].two_digit_year:
+        return 1900 + f.century_pivot, 1999 + f.century_pivot
+    return 1, 9999
+
+
+# ------------------------------------------------------------------ numbers in the file's notation
+
+def _notation_width(f: FieldSpec) -> int:
+    """Digits a number with implied decimals is zero-padded to: enough for its maximum."""
+    top = f.max if f.max is not None else 10 ** 7
+    return len(str(int(abs(top) * 10 ** f.implied_decimals)))
+
+
+def _in_notation(values: np.ndarray, f: FieldSpec) -> np.ndarray:
+    """Numbers written plainly ("-1234.5", "") rewritten as the field's spec says the file writes
+    them: implied decimals ("00123450"), the sign after the digits ("00123450-") or CR for a
+    negative amount ("1234.50CR")."""
+    if f.type not in ("decimal", "integer") or (f.implied_decimals is None and f.sign == "leading"):
+        return values
+    text = np.asarray(values, dtype=object).astype(str)
+    blank = text == ""
+    negative = np.strings.startswith(text, "-")
+    body = np.where(negative | np.strings.startswith(text, "+"), np.strings.slice(text, 1, None), text)
+    if f.implied_decimals is not None:
+        whole, _, fraction = np.strings.partition(body, ".")
+        fraction = np.strings.slice(np.strings.ljust(fraction, f.implied_decimals, "0"), 0, f.implied_decimals)
+        body = np.strings.zfill(np.strings.add(whole, fraction), _notation_width(f))
+    if f.sign == "trailing":
+        body = np.strings.add(body, np.where(negative, "-", "+"))  # SIGN TRAILING SEPARATE: always a sign
+    elif f.sign == "cr_db":
+        body = np.strings.add(body, np.where(negative, "CR", ""))
+    else:
+        body = np.where(negative, np.strings.add("-", body), body)
+    out = body.astype(object)
+    out[blank] = ""
+    return out
+
+
+def _number_in_notation(value: str, f: FieldSpec) -> str:
+    return _in_notation(np.array([value], dtype=object), f)[0]
 
 
 def _uniform_days(rng: np.random.Generator, lo: np.ndarray | int, hi: np.ndarray | int, n: int) -> np.ndarray:
@@ -411,7 +463,7 @@ BLANK_SHARES: dict[str, dict[str, float]] = {
                    "BENEFIT_END_DATE": 0.0},
     "absence": {"REASON_CD": 0.0, "REL_CD": 0.0, "LEAVE_END_DT": 0.0, "RTW_DT": 0.0, "REMARKS": 0.6,
                 "HRS_PER_WK": 0.03, "SCHED_TYPE": 0.02},
-    "group_policy": {"EXP_DT": 0.0, "BROKER_ID": 0.2, "SIC_CD": 0.05},
+    "group_policy": {"EXP_DT": 0.0, "BROKER_ID": 0.2, "SIC_CD": 0.05, "BILL_FREQ": 0.25},
     "employee": {"TERM_DT": 0.0, "MIDDLE_INIT": 0.25, "MARITAL_STAT": 0.1},
     "claim": {"PAID_AMT": 0.0, "DIAG_CD": 0.1, "PROVIDER_NAME": 0.05, "PROVIDER_NPI": 0.1},
 }
@@ -461,6 +513,9 @@ def _by_type(f: FieldSpec) -> Generator:
 
         def numbers(b: _Block, f: FieldSpec) -> np.ndarray:
             x = np.exp(b.rng.uniform(np.log(low), np.log(max(hi, low)), b.n))
+            if lo < 0:  # a field that takes negative numbers (credits, refunds) gets some
+                below = np.exp(b.rng.uniform(0, np.log(max(-lo, 1)), b.n))
+                x = np.where(b.rng.random(b.n) < 0.1, -below, x)
             if f.type == "integer":
                 return np.clip(np.round(x), lo, hi).astype(np.int64).astype(str).astype(object)
             return _money(np.clip(np.round(x * 100), lo * 100, hi * 100))
@@ -679,10 +734,19 @@ def _valid_block(spec: RecordSpec, generators: list[Generator], rng: np.random.G
             b.text[f.source] = values
     if spec.record_type in PER_TYPE:
         PER_TYPE[spec.record_type](b)
+    for f in spec.fields:  # a two-digit year can only say a year of its century window
+        if f.type == "date" and DATE_FORMATS[f.format].two_digit_year:
+            first, last = _window(f)
+            days = b.days[f.source]
+            days[:] = np.where(days == NO_DAY, NO_DAY, np.clip(days, _day(f"{first:04d}-01-01"), _day(f"{last}-12-31")))
     _order_dates(b)
     for f in spec.fields:
         if f.type == "date":
             b.text[f.source] = _format_days(b.days[f.source], f.format)
+        else:
+            b.text[f.source] = _in_notation(b.text[f.source], f)
+        if f.none_values:  # a system with a placeholder for "none" writes it instead of a blank
+            b.text[f.source][b.text[f.source] == ""] = f.none_values[0]
     if check:
         _check_valid(b)
     return b
@@ -728,7 +792,8 @@ def _check_valid(b: _Block) -> None:
 # ------------------------------------------------------------------ invalid records
 
 def _break_required(b: _Block, i: int, f: FieldSpec) -> bool:
-    b.set_text(f.source, i, "")
+    none = list(f.none_values)
+    b.set_text(f.source, i, _choose(b, none) if none and b.rng.random() < 0.5 else "")
     return True
 
 
@@ -771,14 +836,20 @@ def _break_date_format(b: _Block, i: int, f: FieldSpec) -> bool:
     day = b.days[f.source][i]
     d = _EPOCH + timedelta(days=int(day if day != NO_DAY else REFERENCE - 400))
     y, m, dd = f"{d.year:04d}", f"{d.month:02d}", f"{d.day:02d}"
+    yy, ddd = y[2:], f"{d.timetuple().tm_yday:03d}"
+    leap = d.year % 4 == 0 and (d.year % 100 != 0 or d.year % 400 == 0)
     candidates = {
         "YYYYMMDD": ["00000000", "99999999", y + "0230", y + "13" + dd, f"{y}-{m}-{dd}", (y + m + dd)[:7]],
         "MMDDYYYY": ["00000000", "99999999", "0230" + y, "13" + dd + y, f"{m}/{dd}/{y}", (m + dd + y)[:7]],
         "MM/DD/YYYY": ["00/00/0000", f"02/30/{y}", f"13/{dd}/{y}", f"{y}-{m}-{dd}", f"{m}/{dd}/{y[2:]}",
                        m + dd + y],
         "YYYY-MM-DD": ["0000-00-00", f"{y}-02-30", f"{y}-13-{dd}", f"{m}/{dd}/{y}", f"{y}-{m}"],
+        "MMDDYY": ["000000", "999999", "0230" + yy, "13" + dd + yy, f"{m}/{dd}/{yy}", m + dd + y,
+                   (m + dd + yy)[:5]],
+        "CCYYDDD": ["0000000", "9999999", y + "000", y + ("367" if leap else "366"), y + m + dd,
+                    (y + ddd)[:6]],
     }[f.format]
-    b.set_text(f.source, i, _choose(b, candidates))
+    b.set_text(f.source, i, _choose(b, [c for c in candidates if c not in f.none_values]))
     b.days[f.source][i] = NO_DAY
     return True
 
@@ -790,17 +861,30 @@ def _break_not_in_future(b: _Block, i: int, f: FieldSpec) -> bool:
         return False
     day = b.days[f.source][i]
     d = _EPOCH + timedelta(days=int(day if day != NO_DAY else REFERENCE - 400))
-    century_typo = date(d.year + 100, d.month, 28 if (d.month, d.day) == (2, 29) else d.day)
+    # A century typo (2123 for 2023); with a two-digit year, the last year of its window.
+    year = d.year + 100 if d.year + 100 <= _window(f)[1] else _window(f)[1]
+    if year <= REFERENCE_DAY.year:
+        return False
+    typo = date(year, d.month, 28 if (d.month, d.day) == (2, 29) else d.day)
     for dependent in dependents:
         b.set_text(dependent, i, "")
-    b.set_day(f.source, i, _day(century_typo))
+    b.set_day(f.source, i, _day(typo))
     return True
 
 
 def _break_number_format(b: _Block, i: int, f: FieldSpec) -> bool:
     v = b.text[f.source][i]
     candidates = ["N/A", "TBD"]
-    if v:
+    if v and (f.implied_decimals is not None or f.sign != "leading"):
+        if "0" in v:
+            candidates.append(v.replace("0", "O", 1))  # letter O keyed for zero
+        digits = v.rstrip("+-CRDB")
+        if f.implied_decimals is not None and len(digits) > f.implied_decimals:
+            cut = len(digits) - f.implied_decimals   # the decimal point written after all
+            candidates.append(digits[:cut] + "." + digits[cut:] + v[len(digits):])
+        if f.sign != "leading":
+            candidates.append("-" + digits)  # the sign on the wrong side
+    elif v:
         candidates.append(v + "-")                  # COBOL trailing sign
         whole = v.split(".")[0]
         if len(whole) > 3:
@@ -814,17 +898,19 @@ def _break_number_format(b: _Block, i: int, f: FieldSpec) -> bool:
 
 def _break_min(b: _Block, i: int, f: FieldSpec) -> bool:
     if f.type == "integer":
-        b.set_text(f.source, i, str(int(np.ceil(f.min)) - int(b.rng.integers(1, 3))))
+        value = str(int(np.ceil(f.min)) - int(b.rng.integers(1, 3)))
     else:
-        b.set_text(f.source, i, f"{f.min - int(b.rng.integers(1, 50_000)) / 100:.2f}")
+        value = f"{f.min - int(b.rng.integers(1, 50_000)) / 100:.2f}"
+    b.set_text(f.source, i, _number_in_notation(value, f))
     return True
 
 
 def _break_max(b: _Block, i: int, f: FieldSpec) -> bool:
     if f.type == "integer":
-        b.set_text(f.source, i, str(int(np.floor(f.max)) + int(b.rng.integers(1, 1000))))
+        value = str(int(np.floor(f.max)) + int(b.rng.integers(1, 1000)))
     else:
-        b.set_text(f.source, i, f"{f.max + int(b.rng.integers(1, 5_000_000)) / 100:.2f}")
+        value = f"{f.max + int(b.rng.integers(1, 5_000_000)) / 100:.2f}"
+    b.set_text(f.source, i, _number_in_notation(value, f))
     return True
 
 
@@ -840,6 +926,8 @@ def _break_date_order(b: _Block, i: int, rule: CrossFieldRule) -> bool:
     if first == NO_DAY:
         return False
     day = int(first) - int(b.rng.integers(1, 91))
+    if day < _day(f"{_window(b.fields[rule.then])[0]:04d}-01-01"):
+        return False  # a two-digit year cannot say a day before its window
     for other in b.spec.rules:  # the earlier date must not break another rule on the same field
         if other.then == rule.then and other is not rule:
             limit = b.days[other.first][i]

@@ -156,3 +156,61 @@ def test_command_line_writes_the_file_and_lists_the_invalid(tmp_path, capsys):
     printed = capsys.readouterr()
     assert printed.out.splitlines() == ["row,field,rule"] + [f"{r},{f},{rule}" for r, f, rule in invalid]
     assert "wrote 200 absence records" in printed.err and "(20 deliberately invalid)" in printed.err
+
+
+def test_the_spec_notations_are_written_as_the_spec_says(tmp_path):
+    # GIVEN a spec with two-digit-year and julian dates, none values, a default, implied decimals and signs
+    spec = {
+        "record_type": "ledger",
+        "endpoint": "ledger",
+        "fields": [
+            {"source": "ENTRY_NO", "target": "entry", "type": "string", "required": True, "pattern": "LG\\d{7}"},
+            {"source": "POSTED_DT", "target": "posted", "type": "date", "format": "MMDDYY", "century_pivot": 40,
+             "required": True, "not_in_future": True},
+            {"source": "SETTLED_DT", "target": "settled", "type": "date", "format": "CCYYDDD",
+             "none_values": ["0000000"]},
+            {"source": "AMOUNT", "target": "amount", "type": "decimal", "required": True, "implied_decimals": 2,
+             "sign": "trailing", "min": -50000, "max": 50000},
+            {"source": "FEE", "target": "fee", "type": "decimal", "sign": "cr_db", "min": -100, "max": 100},
+            {"source": "UNITS", "target": "units", "type": "integer", "sign": "trailing", "min": 1, "max": 99},
+            {"source": "KIND", "target": "kind", "type": "code", "codes": {"D": "debit", "C": "credit"},
+             "default": "D"},
+        ],
+        "rules": [{"type": "date_order", "first": "POSTED_DT", "then": "SETTLED_DT"}],
+    }
+    (tmp_path / "ledger.json").write_text(json.dumps(spec))
+    specs = load_specs(str(tmp_path))
+    # WHEN records are generated for it
+    generated = generate_rows("ledger", 3000, invalid_share=0.1, seed=2, specs=specs)
+    frame = pd.DataFrame(generated.rows, columns=generated.header, dtype=object)
+    valid = frame.drop(index=[bad.row - 1 for bad in generated.invalid])
+    # THEN valid values are in the spec's notations: six-digit dates, seven-digit julian dates or the
+    # none value, zero-padded cents with a sign after them, CR after a negative fee, blank kinds
+    assert valid["POSTED_DT"].str.fullmatch(r"\d{6}").all()
+    assert valid["SETTLED_DT"].str.fullmatch(r"\d{7}").all() and (valid["SETTLED_DT"] == "0000000").any()
+    assert valid["AMOUNT"].str.fullmatch(r"\d{7}[+-]").all() and valid["AMOUNT"].str.endswith("-").any()
+    assert valid["FEE"].str.fullmatch(r"(\d+\.\d\d(CR)?)?").all() and valid["FEE"].str.endswith("CR").any()
+    assert valid["UNITS"].str.fullmatch(r"\d{1,2}\+|").all()
+    assert (valid["KIND"] == "").any()
+    # AND transform reports exactly the records the generator broke, one rule each
+    assert len(generated.invalid) == 300
+    assert errors_of(frame, specs["ledger"]) == sorted(generated.invalid)
+
+
+def test_two_digit_years_stay_in_their_century_window(tmp_path):
+    # GIVEN dates of birth with a two-digit year whose window (1960-2059) is narrower than the
+    # generator's range for them, and a date that must follow them
+    spec = {"record_type": "people", "endpoint": "people", "fields": [
+        {"source": "PERSON_ID", "target": "id", "type": "string", "required": True, "pattern": "P\\d{6}"},
+        {"source": "DOB", "target": "born", "type": "date", "format": "MMDDYY", "century_pivot": 60,
+         "required": True, "not_in_future": True},
+        {"source": "JOIN_DT", "target": "joined", "type": "date", "format": "MMDDYY", "century_pivot": 60}],
+        "rules": [{"type": "date_order", "first": "DOB", "then": "JOIN_DT"}]}
+    (tmp_path / "people.json").write_text(json.dumps(spec))
+    specs = load_specs(str(tmp_path))
+    # WHEN records are generated and transformed
+    generated = generate_rows("people", 3000, invalid_share=0.1, seed=3, specs=specs)
+    frame = pd.DataFrame(generated.rows, columns=generated.header, dtype=object)
+    # THEN the valid ones read back as valid (no 1955 birth written 55 and read as 2055), and the
+    # invalid ones break what the generator says
+    assert errors_of(frame, specs["people"]) == sorted(generated.invalid)

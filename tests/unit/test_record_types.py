@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -146,8 +148,85 @@ BROKEN_SPECS = {
                             ["'vehicle.price.currency'", "sits under the value 'vehicle.price'"]),
     "unknown key": (lambda s: field(s, "PRICE").update(minimum=0), ["'PRICE'", "unknown key 'minimum'"]),
     "date without format": (lambda s: field(s, "START_DT").pop("format"), ["'START_DT'", "date format must be"]),
-    "min on a string": (lambda s: field(s, "POLICY_NO").update(min=1), ["'POLICY_NO'", "'min' applies to numbers"]),
+    "min on a string": (lambda s: field(s, "POLICY_NO").update(min=1),
+                        ["'POLICY_NO'", "'min' applies to decimal and integer fields only, not to a string field"]),
     "missing endpoint": (lambda s: s.pop("endpoint"), ["missing 'endpoint'"]),
+    # keys in the wrong place, or of the wrong kind
+    "unknown top-level key": (lambda s: s.update(field=[]), ["unknown top-level key 'field'"]),
+    "record type with spaces": (lambda s: s.update(record_type="Vehicle Policy"), ["'record_type' must be"]),
+    "no fields": (lambda s: s.update(fields=[]), ["'fields' must be a non-empty list"]),
+    "pattern on a date": (lambda s: field(s, "START_DT").update(pattern="\\d{8}"),
+                          ["'START_DT'", "'pattern' applies to string fields only, not to a date field"]),
+    "max_length on a code": (lambda s: field(s, "COLOR").update(max_length=1),
+                             ["'COLOR'", "'max_length' applies to string fields only, not to a code field"]),
+    "max_length not a whole number": (lambda s: field(s, "POLICY_NO").update(max_length="9"),
+                                      ["'POLICY_NO'", "'max_length' must be a whole number"]),
+    "format on a string": (lambda s: field(s, "POLICY_NO").update(format="YYYYMMDD"),
+                           ["'POLICY_NO'", "'format' applies to date fields only"]),
+    "code value not a string": (lambda s: field(s, "COLOR").update(codes={"R": "red", "B": 2}),
+                                ["'COLOR'", "code 'B' maps to 2, which is not a string"]),
+    "code table with a blank code": (lambda s: field(s, "COLOR").update(codes={"R": "red", "": "none"}),
+                                     ["'COLOR'", "a blank code cannot be in 'codes'"]),
+    "min not a number": (lambda s: field(s, "PRICE").update(min="0"), ["'PRICE'", "'min' must be a number, not '0'"]),
+    "max a boolean": (lambda s: field(s, "PRICE").update(max=True), ["'PRICE'", "'max' must be a number"]),
+    "min above max": (lambda s: field(s, "PRICE").update(min=10, max=5), ["'PRICE'", "'min' (10) is above 'max' (5)"]),
+    "required not a boolean": (lambda s: field(s, "PRICE").update(required="yes"),
+                               ["'PRICE'", "'required' must be true or false"]),
+    # input formats
+    "unknown date format": (lambda s: field(s, "START_DT").update(format="DD.MM.YYYY"),
+                            ["'START_DT'", "date format must be one of", "MMDDYY", "CCYYDDD"]),
+    "two-digit year without century_pivot": (lambda s: field(s, "START_DT").update(format="MMDDYY"),
+                                             ["'START_DT'", "two-digit year", "'century_pivot'"]),
+    "century_pivot on a four-digit year": (lambda s: field(s, "START_DT").update(century_pivot=50),
+                                           ["'START_DT'", "'century_pivot' applies to formats with a two-digit year"]),
+    "century_pivot on a number": (lambda s: field(s, "PRICE").update(century_pivot=50),
+                                  ["'PRICE'", "'century_pivot' applies to date fields only, not to a decimal field"]),
+    "century_pivot out of range": (lambda s: field(s, "START_DT").update(format="MMDDYY", century_pivot=150),
+                                   ["'START_DT'", "'century_pivot' must be a whole number from 0 to 100"]),
+    "implied_decimals on an integer": (lambda s: field(s, "PRICE").update(type="integer", implied_decimals=2),
+                                       ["'PRICE'", "'implied_decimals' applies to decimal fields only, "
+                                                   "not to an integer field"]),
+    "implied_decimals as text": (lambda s: field(s, "PRICE").update(implied_decimals="2"),
+                                 ["'PRICE'", "'implied_decimals' must be a whole number from 1 to 9"]),
+    "implied_decimals zero": (lambda s: field(s, "PRICE").update(implied_decimals=0),
+                              ["'PRICE'", "'implied_decimals' must be a whole number from 1 to 9"]),
+    "unknown sign": (lambda s: field(s, "PRICE").update(sign="suffix"),
+                     ["'PRICE'", "'sign' must be one of leading, trailing, cr_db"]),
+    "sign on a date": (lambda s: field(s, "START_DT").update(sign="trailing"),
+                       ["'START_DT'", "'sign' applies to decimal and integer fields only"]),
+    "none_values not a list": (lambda s: field(s, "START_DT").update(none_values="00000000"),
+                               ["'START_DT'", "'none_values' must be a non-empty list of non-blank strings"]),
+    "none_values with a blank": (lambda s: field(s, "START_DT").update(none_values=["00000000", ""]),
+                                 ["'START_DT'", "'none_values' must be a non-empty list"]),
+    "none value that is a code": (lambda s: field(s, "COLOR").update(none_values=["R"]),
+                                  ["'COLOR'", "'R' is both a code and a none value"]),
+    # defaults
+    "default on an ssn": (lambda s: s["fields"].append({"source": "SSN", "target": "owner.ssn", "type": "ssn",
+                                                        "default": "123456789"}),
+                          ["'SSN'", "'default' applies to string, date, decimal, integer and code fields only, "
+                                    "not to an ssn field"]),
+    "default not in the code table": (lambda s: field(s, "COLOR").update(default="G"),
+                                      ["'COLOR'", "default 'G' breaks the field's own rule 'allowed_values'",
+                                       "COLOR must be one of R, B"]),
+    "default date in another format": (lambda s: field(s, "END_DT").update(default="9999-12-31"),
+                                       ["'END_DT'", "default '9999-12-31' breaks the field's own rule 'date_format'"]),
+    "default below min": (lambda s: field(s, "PRICE").update(default="-1"),
+                          ["'PRICE'", "default '-1' breaks the field's own rule 'min'"]),
+    "default not matching the pattern": (lambda s: field(s, "POLICY_NO").update(required=False, default="NONE"),
+                                         ["'POLICY_NO'", "default 'NONE' breaks the field's own rule 'pattern'"]),
+    "default as a JSON number": (lambda s: field(s, "PRICE").update(default=0),
+                                 ["'PRICE'", "'default' must be a non-blank string"]),
+    "default on a required field": (lambda s: field(s, "POLICY_NO").update(default="POL000000"),
+                                    ["'POLICY_NO'", "a required field cannot have a 'default'"]),
+    "default that is a none value": (lambda s: field(s, "END_DT").update(none_values=["99991231"],
+                                                                         default="99991231"),
+                                     ["'END_DT'", "default '99991231' is one of its own none values"]),
+    "default in the future": (lambda s: field(s, "END_DT").update(not_in_future=True, default="99991231"),
+                              ["'END_DT'", "default '99991231' breaks the field's own rule 'not_in_future'"]),
+    # rules
+    "rule with an unknown key": (lambda s: s["rules"][0].update(after="START_DT"), ["rules[0]", "unknown key 'after'"]),
+    "rule on one field": (lambda s: s["rules"][0].update(then="START_DT"),
+                          ["rules[0]", "'first' and 'then' are the same field 'START_DT'"]),
 }
 
 
@@ -241,8 +320,8 @@ def test_sample_valid_records_become_nested_json_documents(specs, samples, recor
     spec = specs[record_type]
     frame, result, generated = samples[record_type]
     invalid_rows = {bad.row for bad in generated.invalid}
-    # WHEN its documents are parsed
-    documents = [json.loads(line) for line in result.documents.splitlines()]
+    # WHEN its documents are parsed (numbers as exact decimals)
+    documents = [json.loads(line, parse_float=Decimal) for line in result.documents.splitlines()]
     # THEN there is one per valid record, in file order, each of the spec's nested shape
     valid_rows = [row for row in range(1, len(frame) + 1) if row not in invalid_rows]
     assert result.document_count == len(documents) == len(valid_rows)
@@ -251,7 +330,8 @@ def test_sample_valid_records_become_nested_json_documents(specs, samples, recor
     for document in documents:
         assert document["record_type"] == record_type
         assert shape_of(document) == shape
-    # AND values are converted: codes to their targets, dates to ISO, numbers to numbers, SSNs to digits
+    # AND values are converted: codes to their targets, dates to ISO, numbers to numbers, SSNs to
+    # digits; blanks and none values become null, or the field's default
     by_row = {d["source_row"]: d for d in documents}
     for f in spec.fields:
         for row, document in by_row.items():
@@ -259,18 +339,50 @@ def test_sample_valid_records_become_nested_json_documents(specs, samples, recor
             for part in f.target.split("."):
                 value = value[part]
             raw = frame.at[row - 1, f.source]
-            if raw == "":
-                assert value is None
-            elif f.type == "code":
+            if raw == "" or raw in f.none_values:
+                if f.default is None:
+                    assert value is None
+                    continue
+                raw = f.default
+            if f.type == "code":
                 assert value == f.codes[raw]
             elif f.type == "date":
-                assert ISO_DATE.fullmatch(value)
+                assert ISO_DATE.fullmatch(value) and date.fromisoformat(value) == reference_date(raw, f)
             elif f.type in ("decimal", "integer"):
-                assert isinstance(value, (int, float)) and value == float(raw)
+                assert isinstance(value, (int, Decimal)) and value == reference_number(raw, f)
             elif f.type == "ssn":
                 assert value == raw.replace("-", "") and len(value) == 9
             else:
                 assert value == raw
+    # AND the samples show the spec's notations: none values, defaults, implied decimals
+    for f in spec.fields:
+        if f.none_values:
+            assert frame[f.source].isin(f.none_values).any(), f.source
+        if f.default is not None:
+            assert (frame[f.source] == "").any(), f.source
+
+
+def reference_date(raw: str, f) -> date:
+    """A date read with the standard library, independently of the engine."""
+    if f.format == "MMDDYY":
+        yy = int(raw[4:])
+        return date(yy + (2000 if yy < f.century_pivot else 1900), int(raw[:2]), int(raw[2:4]))
+    strptime = {"YYYYMMDD": "%Y%m%d", "MMDDYYYY": "%m%d%Y", "YYYY-MM-DD": "%Y-%m-%d", "MM/DD/YYYY": "%m/%d/%Y",
+                "CCYYDDD": "%Y%j"}[f.format]
+    return datetime.strptime(raw, strptime).date()
+
+
+def reference_number(raw: str, f) -> Decimal:
+    """A number read with the standard library, independently of the engine."""
+    negative = False
+    if f.sign == "trailing" and raw[-1:] in ("+", "-"):
+        raw, negative = raw[:-1], raw[-1] == "-"
+    elif f.sign == "cr_db" and raw[-2:] in ("CR", "DB"):
+        raw, negative = raw[:-2], raw[-2:] == "CR"
+    number = Decimal(raw)
+    if f.implied_decimals:
+        number = number.scaleb(-f.implied_decimals)
+    return -number if negative else number
 
 
 @pytest.mark.parametrize("record_type", RECORD_TYPES)
@@ -315,3 +427,223 @@ def test_header_problems_name_missing_unexpected_and_duplicated_columns(specs):
     # THEN each problem is named
     assert problem == ("header does not match record type 'disability': missing columns: SSN; "
                        "unexpected columns: FILLER; duplicated columns: STATE")
+
+
+# ------------------------------------------------------------------ input formats
+
+def one_field_spec(tmp_path, **field_keys):
+    """A spec of one field named X (plus the keys given), loaded as the service loads it."""
+    spec = {"record_type": "probe", "endpoint": "probes",
+            "fields": [{"source": "X", "target": "x", **field_keys}]}
+    path = tmp_path / "probe.json"
+    path.write_text(json.dumps(spec))
+    return load_spec(str(path))
+
+
+def outcomes(spec, values: list[str], today: date = date(2025, 6, 30)) -> list:
+    """What each value becomes: its JSON value in the document, or the rules it broke."""
+    frame = pd.DataFrame({"X": pd.Series(values, dtype=object)})
+    result = transform(frame, spec, np.arange(1, len(values) + 1), today=today)
+    documents = {d["source_row"]: d["x"] for d in map(json.loads, result.documents.splitlines())}
+    broken: dict[int, list[str]] = {}
+    for error in result.errors:
+        broken.setdefault(error.row, []).append(error.rule)
+    return [documents[row] if row in documents else broken[row] for row in range(1, len(values) + 1)]
+
+
+DATE_CASES = {
+    # format: [(value in the file, ISO date or the rule it breaks)]
+    "YYYYMMDD": [("20240315", "2024-03-15"), ("20240229", "2024-02-29"), ("20230229", "date_format"),
+                 ("2024031", "date_format"), ("202403150", "date_format"), ("2024-03-15", "date_format"),
+                 ("00000000", "date_format"), ("99999999", "date_format"), (" 2024031", "date_format"),
+                 ("2024\uff10315", "date_format")],
+    "MMDDYYYY": [("03152024", "2024-03-15"), ("13012024", "date_format"), ("0315202", "date_format")],
+    "YYYY-MM-DD": [("2024-03-15", "2024-03-15"), ("2024-3-5", "2024-03-05"), ("2024-03-5", "2024-03-05"),
+                   ("2024/03/15", "date_format"), ("24-03-15", "date_format"), ("2024-03-15 ", "date_format")],
+    "MM/DD/YYYY": [("03/15/2024", "2024-03-15"), ("3/5/2024", "2024-03-05"), ("12/31/1999", "1999-12-31"),
+                   ("03/15/24", "date_format"), ("3-5-2024", "date_format"), ("02/30/2024", "date_format"),
+                   ("003/15/2024", "date_format")],
+    "CCYYDDD": [("2024001", "2024-01-01"), ("2024060", "2024-02-29"), ("2023060", "2023-03-01"),
+                ("2024366", "2024-12-31"), ("2023365", "2023-12-31"), ("2023366", "date_format"),
+                ("2024000", "date_format"), ("2024367", "date_format"), ("1999032", "1999-02-01"),
+                ("20240315", "date_format"), ("202400", "date_format"), ("0000001", "date_format")],
+}
+
+
+@pytest.mark.parametrize("fmt", sorted(DATE_CASES))
+def test_dates_are_read_in_the_field_format(tmp_path, fmt):
+    # GIVEN a date field in this format
+    spec = one_field_spec(tmp_path, type="date", format=fmt)
+    values, expected = zip(*DATE_CASES[fmt])
+    # WHEN values are transformed
+    # THEN real dates in the format become ISO dates, anything else is a date_format error
+    assert outcomes(spec, list(values)) == [[e] if e == "date_format" else e for e in expected]
+
+
+def test_two_digit_years_fall_in_the_century_window(tmp_path):
+    # GIVEN an MMDDYY date whose window is 1950-2049
+    spec = one_field_spec(tmp_path, type="date", format="MMDDYY", century_pivot=50)
+    # WHEN dates on both sides of the pivot are transformed
+    result = outcomes(spec, ["031524", "123149", "010150", "123199", "010100", "022900", "022924", "022923",
+                             "13152", "0315240", "03/15/24", "131524"])
+    # THEN years below the pivot are 20YY, the others 19YY, and impossible dates are errors
+    assert result == ["2024-03-15", "2049-12-31", "1950-01-01", "1999-12-31", "2000-01-01", "2000-02-29",
+                      "2024-02-29", ["date_format"], ["date_format"], ["date_format"], ["date_format"],
+                      ["date_format"]]
+    # AND the pivot's extremes put every year in one century
+    assert outcomes(one_field_spec(tmp_path, type="date", format="MMDDYY", century_pivot=0), ["010100"]) == \
+        ["1900-01-01"]
+    assert outcomes(one_field_spec(tmp_path, type="date", format="MMDDYY", century_pivot=100), ["123199"]) == \
+        ["2099-12-31"]
+
+
+def test_none_values_are_blank_before_any_check(tmp_path):
+    # GIVEN an optional date where the legacy system writes 00000000 or 99991231 for "no date"
+    spec = one_field_spec(tmp_path, type="date", format="YYYYMMDD", not_in_future=True,
+                          none_values=["00000000", "99991231"])
+    # WHEN such values are transformed, with a real date and a placeholder not listed
+    result = outcomes(spec, ["00000000", "99991231", "", "20240315", "99999999"])
+    # THEN the listed ones are null (99991231 is not "in the future": it is none), others are checked
+    assert result == [None, None, None, "2024-03-15", ["date_format"]]
+
+
+def test_a_none_value_in_a_required_field_is_missing(tmp_path):
+    # GIVEN a required julian date whose none value is 0000000
+    spec = one_field_spec(tmp_path, type="date", format="CCYYDDD", required=True, none_values=["0000000"])
+    frame = pd.DataFrame({"X": ["0000000", "2024075"]}, dtype=object)
+    # WHEN it is transformed
+    result = transform(frame, spec, np.array([1, 2]))
+    # THEN the none value breaks `required` (not date_format), its value reported as it was in the file
+    assert [e.to_dict() for e in result.errors] == [
+        {"row": 1, "field": "X", "rule": "required", "message": "X is required", "value": "0000000"}]
+    assert json.loads(result.documents)["x"] == "2024-03-15"
+
+
+def test_none_values_of_numbers_and_codes(tmp_path):
+    # GIVEN an amount where 9999999 means unknown, and a code where ? does
+    amount = one_field_spec(tmp_path, type="decimal", implied_decimals=2, max=100, none_values=["9999999"])
+    code = one_field_spec(tmp_path, type="code", codes={"Y": "yes", "N": "no"}, none_values=["?"])
+    # WHEN such values are transformed
+    # THEN they are null, not a max or allowed_values error
+    assert outcomes(amount, ["9999999", "0001250", "0012345"]) == [None, 12.5, ["max"]]
+    assert outcomes(code, ["?", "Y", "X"]) == [None, "yes", ["allowed_values"]]
+
+
+def test_a_default_replaces_blank_and_none_values_and_is_read_like_a_file_value(tmp_path):
+    # GIVEN fields with defaults written as the file writes values
+    code = one_field_spec(tmp_path, type="code", codes={"M": "monthly", "Q": "quarterly"}, default="M",
+                          none_values=["*"])
+    day = one_field_spec(tmp_path, type="date", format="MMDDYY", century_pivot=50, default="123149")
+    cents = one_field_spec(tmp_path, type="decimal", implied_decimals=2, sign="trailing", default="0000000+")
+    text = one_field_spec(tmp_path, type="string", pattern="[A-Z]{2}", default="NA")
+    # WHEN blanks (and a none value) are transformed
+    # THEN they take the default's converted value; other values are converted and checked as usual
+    assert outcomes(code, ["", "*", "Q", "q"]) == ["monthly", "monthly", "quarterly", ["allowed_values"]]
+    assert outcomes(day, ["", "010150"]) == ["2049-12-31", "1950-01-01"]
+    assert outcomes(cents, ["", "0001250-"]) == [0.0, -12.5]
+    assert outcomes(text, ["", "NY", "N"]) == ["NA", "NY", ["pattern"]]
+
+
+NUMBER_CASES = [
+    # (field keys, value in the file, JSON text in the document or the rule it breaks)
+    ({"implied_decimals": 2}, "0012345", "123.45"),
+    ({"implied_decimals": 2}, "12345", "123.45"),
+    ({"implied_decimals": 2}, "5", "0.05"),
+    ({"implied_decimals": 2}, "0000000", "0.00"),
+    ({"implied_decimals": 2}, "-0012345", "-123.45"),
+    ({"implied_decimals": 2}, "+0012345", "123.45"),
+    ({"implied_decimals": 2}, "-0000000", "0.00"),
+    ({"implied_decimals": 3}, "0012345", "12.345"),
+    ({"implied_decimals": 2}, "123.45", "number_format"),
+    ({"implied_decimals": 2}, "1e3", "number_format"),
+    ({"implied_decimals": 2}, "12 345", "number_format"),
+    ({"implied_decimals": 2}, "00123O5", "number_format"),
+    ({"implied_decimals": 2}, "0012345-", "number_format"),
+    ({"implied_decimals": 2}, "-", "number_format"),
+    ({"implied_decimals": 2, "sign": "trailing"}, "0012345-", "-123.45"),
+    ({"implied_decimals": 2, "sign": "trailing"}, "0012345+", "123.45"),
+    ({"implied_decimals": 2, "sign": "trailing"}, "0012345", "123.45"),
+    ({"implied_decimals": 2, "sign": "trailing"}, "-0012345", "number_format"),
+    ({"implied_decimals": 2, "sign": "trailing"}, "0012345+-", "number_format"),
+    ({"sign": "trailing"}, "44379.00-", "-44379.00"),
+    ({"sign": "trailing"}, "44379.00+", "44379.00"),
+    ({"sign": "trailing"}, "-44379.00", "number_format"),
+    ({"sign": "cr_db"}, "125.50CR", "-125.50"),
+    ({"sign": "cr_db"}, "125.50DB", "125.50"),
+    ({"sign": "cr_db"}, "125.50", "125.50"),
+    ({"sign": "cr_db"}, "125.50cr", "number_format"),
+    ({"sign": "cr_db"}, "-125.50", "number_format"),
+    ({"implied_decimals": 2, "sign": "cr_db"}, "0012550CR", "-125.50"),
+    ({}, "44379.00-", "number_format"),
+    ({}, "+5", "5"),
+    ({}, "1e3", "1000"),
+    ({}, "1250.50", "1250.50"),
+    ({}, " 5", "number_format"),
+    ({}, "5 ", "number_format"),
+    ({}, "1,250.50", "number_format"),
+    ({}, "\u0661\u0662", "number_format"),
+    ({"implied_decimals": 2, "min": 0}, "-0000001", "min"),
+    ({"implied_decimals": 2, "max": 100}, "0010001", "max"),
+    ({"implied_decimals": 2, "max": 100}, "0010000", "100.00"),
+]
+
+
+@pytest.mark.parametrize("keys, value, expected", NUMBER_CASES)
+def test_numbers_with_implied_decimals_and_signs(tmp_path, keys, value, expected):
+    # GIVEN a decimal field written as the keys say
+    spec = one_field_spec(tmp_path, type="decimal", **keys)
+    frame = pd.DataFrame({"X": [value]}, dtype=object)
+    # WHEN the value is transformed
+    result = transform(frame, spec, np.array([1]))
+    # THEN it becomes exactly this JSON number, or breaks this rule
+    if result.errors:
+        assert [e.rule for e in result.errors] == [expected]
+    else:
+        assert result.documents == f'{{"record_type":"probe","x":{expected},"source_row":1}}\n'
+
+
+def test_integers_take_a_trailing_sign(tmp_path):
+    spec = one_field_spec(tmp_path, type="integer", sign="trailing", min=-10)
+    assert outcomes(spec, ["5-", "5+", "5", "-5", "5.5-", "11-"]) == [-5, 5, 5, ["number_format"],
+                                                                      ["number_format"], ["min"]]
+
+
+def test_digits_are_ascii_digits(tmp_path):
+    # GIVEN an SSN and a pattern with \d, and values in other scripts' digits
+    ssn = one_field_spec(tmp_path, type="ssn")
+    code = one_field_spec(tmp_path, type="string", pattern="\\d{3}")
+    # WHEN they are transformed
+    # THEN only 0-9 are digits
+    assert outcomes(ssn, ["123456789", "\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669"]) == \
+        ["123456789", ["ssn_format"]]
+    assert outcomes(code, ["123", "\u0661\u0662\u0663"]) == ["123", ["pattern"]]
+
+
+def test_repeated_values_give_what_distinct_values_give(tmp_path):
+    # GIVEN a spec using every input notation, and a column long and repetitive enough to be
+    # encoded once per distinct value
+    spec_path = tmp_path / "mixed.json"
+    spec_path.write_text(json.dumps({"record_type": "mixed", "endpoint": "mixed", "fields": [
+        {"source": "D", "target": "d", "type": "date", "format": "MMDDYY", "century_pivot": 50,
+         "none_values": ["000000"], "not_in_future": True},
+        {"source": "J", "target": "j", "type": "date", "format": "CCYYDDD", "default": "2024001"},
+        {"source": "A", "target": "a", "type": "decimal", "implied_decimals": 2, "sign": "trailing", "min": 0},
+        {"source": "C", "target": "c", "type": "code", "codes": {"M": "m", "Q": "q"}, "default": "M"}],
+        "rules": [{"type": "date_order", "first": "J", "then": "D"}]}))
+    spec = load_spec(str(spec_path))
+    pools = {"D": ["031524", "000000", "", "123149", "133124", "010124"],
+             "J": ["2024001", "", "2024366", "2023366", "2024075"],
+             "A": ["0012345+", "0012345-", "", "12.34", "0000000+", "9"],
+             "C": ["M", "Q", "", "X"]}
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({k: rng.choice(np.array(v, dtype=object), 5000) for k, v in pools.items()}, dtype=object)
+    rows = np.arange(1, 5001)
+    # WHEN it is transformed whole, and in slices too small for that
+    whole = transform(frame, spec, rows, today=date(2025, 6, 30))
+    parts = [transform(frame.iloc[i:i + 50].reset_index(drop=True), spec, rows[i:i + 50], today=date(2025, 6, 30))
+             for i in range(0, 5000, 50)]
+    # THEN the documents and errors are the same
+    assert whole.documents == "".join(p.documents for p in parts)
+    assert whole.errors == [e for p in parts for e in p.errors]
+    assert {e.rule for e in whole.errors} == {"date_format", "not_in_future", "number_format", "min",
+                                              "allowed_values", "date_order"}
