@@ -22,6 +22,7 @@ class ChunkFrame:
     frame: pd.DataFrame          # the well-formed records
     rows: np.ndarray             # their record numbers in the source file
     malformed: list[tuple[int, str]]  # (record number, what is wrong)
+    malformed_rule: str = "field_count"  # the rule such records break, in the error report
 
 
 def read_chunk(data: bytes, header: list[str], first_row: int, encoding: str = "utf-8",

@@ -231,6 +231,13 @@ def load_spec(path: str) -> RecordSpec:
     if "fixed_width" in raw:
         from chalicelib.fixed_width import load_layout
         layout = load_layout(name, raw["fixed_width"], sources)
+        by_field = {f.source: f for f in fields}
+        for placed in layout.fields:
+            spec_field = by_field[placed.source]
+            # A numeric PIC already gives the reader its sign and decimal point.
+            if placed.numeric and (spec_field.implied_decimals or spec_field.sign != "leading"):
+                raise SpecError(f"{name}: field {placed.source!r}: 'implied_decimals' and 'sign' describe text "
+                                f"amounts; its fixed-width PIC {placed.pic} already says where they are")
     return RecordSpec(raw["record_type"], raw.get("title", raw["record_type"]), raw.get("description", ""),
                       raw["endpoint"], fields, tuple(rules), layout)
 

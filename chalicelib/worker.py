@@ -108,7 +108,7 @@ class Worker:
         if read_rows != message.rows:
             raise RuntimeError(f"chunk {message.chunk} holds {read_rows} records, the plan said {message.rows}")
         result = transform(chunk.frame, spec, chunk.rows)
-        errors = [{"row": row, "field": None, "rule": "field_count", "message": why, "value": None}
+        errors = [{"row": row, "field": None, "rule": chunk.malformed_rule, "message": why, "value": None}
                   for row, why in chunk.malformed]
         errors += [e.to_dict() for e in result.errors]
         output = self.data_root.resolve(run["output_dir"], "output_dir").child(run["run_id"])
