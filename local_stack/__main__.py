@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     target = sandbox_target.make_server(args.target_port, args.target_token, faults=json.loads(args.target_faults))
     threading.Thread(target=target.serve_forever, name="sandbox-target", daemon=True).start()
 
-    workers = pollers.start_worker_processes(args.workers, env, env["WORK_QUEUE_NAME"])
+    workers = pollers.WorkerPool(args.workers, env, env["WORK_QUEUE_NAME"])
     stop = threading.Event()
     pollers.start_poller_thread(env["UPLOADS_QUEUE_NAME"], "handle_upload", stop)
     pollers.start_poller_thread(env["WORK_DLQ_NAME"], "handle_dead_chunk", stop)
@@ -91,15 +91,13 @@ Ctrl-C stops everything.
     finished = threading.Event()
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop_signal, lambda *_: finished.set())
-    finished.wait()
+    while not finished.wait(1.0):
+        workers.replace_dead()
     print("stopping...", flush=True)
     stop.set()
     api.server.shutdown()
     target.shutdown()
-    for process in workers:
-        process.terminate()
-    for process in workers:
-        process.join(timeout=5)
+    workers.stop()
     emulator_server.stop()
     return 0
 

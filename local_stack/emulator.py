@@ -47,6 +47,12 @@ def deploy(stage: str, default_token: str) -> dict[str, str]:
         TableName=f"records-migration-runs-{stage}",
         TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]})
     sqs = boto3.client("sqs")
+    # Lambda needs the work queue's visibility timeout above its 900 s timeout;
+    # locally a chunk takes seconds, and a killed worker's chunk should come
+    # back in about a minute, not in sixteen.
+    work_url = sqs.get_queue_url(QueueName=f"records-migration-work-{stage}")["QueueUrl"]
+    sqs.set_queue_attributes(QueueUrl=work_url, Attributes={
+        "VisibilityTimeout": os.environ.get("LOCAL_VISIBILITY_SECONDS", "60")})
     uploads_url = sqs.get_queue_url(QueueName=f"records-migration-uploads-{stage}")["QueueUrl"]
     uploads_arn = sqs.get_queue_attributes(QueueUrl=uploads_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     bucket = os.environ["DATA_BUCKET"]

@@ -12,17 +12,42 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import re
 import signal
 import threading
 import time
 import traceback
 import uuid
+from dataclasses import dataclass
 
 import boto3
 from botocore.config import Config
 
 RETRY_AFTER_SECONDS = int(os.environ.get("LOCAL_RETRY_SECONDS", "3"))
+DUPLICATE_MARK = "fault-duplicate"
 log = logging.getLogger("local_stack.pollers")
+
+
+class PoisonedMessage(Exception):
+    """Raised in place of the handler for messages matching FAULT_POISON."""
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Faults of the event source itself, for the fault-injection tests (off by default).
+
+    FAULT_DUPLICATE_DELIVERY=1 puts a copy of every message back on its queue,
+    as SQS's at-least-once delivery may; FAULT_POISON=<regex> makes the handler
+    raise for every message whose body matches, as a chunk that always fails.
+    """
+
+    duplicate: bool = False
+    poison: re.Pattern | None = None
+
+    @classmethod
+    def from_environ(cls) -> "Faults":
+        poison = os.environ.get("FAULT_POISON")
+        return cls(os.environ.get("FAULT_DUPLICATE_DELIVERY") == "1", re.compile(poison) if poison else None)
 
 
 class LambdaContext:
@@ -53,6 +78,7 @@ def poll(queue_name: str, handler_name: str, stop: threading.Event | None = None
     import app  # the Chalice app, imported where the handler runs
 
     handler = getattr(app, handler_name)
+    faults = Faults.from_environ()
     sqs = boto3.client("sqs", config=Config(retries={"mode": "standard", "max_attempts": 10}))
     region = sqs.meta.region_name
     url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
@@ -67,7 +93,12 @@ def poll(queue_name: str, handler_name: str, stop: threading.Event | None = None
             time.sleep(0.5)
             continue
         for message in response.get("Messages", []):
+            if faults.duplicate and DUPLICATE_MARK not in message.get("MessageAttributes", {}):
+                sqs.send_message(QueueUrl=url, MessageBody=message["Body"], MessageAttributes={
+                    DUPLICATE_MARK: {"DataType": "String", "StringValue": message["MessageId"]}})
             try:
+                if faults.poison and faults.poison.search(message["Body"]):
+                    raise PoisonedMessage("FAULT_POISON matched this message")
                 handler(sqs_event(message, arn, region), LambdaContext(handler_name))
             except Exception:
                 # As in Lambda: the message stays, and comes back. Only the
@@ -88,17 +119,39 @@ def _worker_process(env: dict[str, str], queue_name: str, handler_name: str) -> 
     poll(queue_name, handler_name)
 
 
-def start_worker_processes(count: int, env: dict[str, str], queue_name: str,
-                           handler_name: str = "process_work") -> list[multiprocessing.Process]:
-    """Workers in their own processes, like concurrent Lambda instances: pandas work uses every core."""
-    context = multiprocessing.get_context("spawn")
-    processes = []
-    for i in range(count):
-        p = context.Process(target=_worker_process, args=(env, queue_name, handler_name),
-                            name=f"worker-{i + 1}", daemon=True)
-        p.start()
-        processes.append(p)
-    return processes
+class WorkerPool:
+    """Workers in their own processes, like concurrent Lambda instances: pandas work uses every core.
+
+    A worker that dies (killed, out of memory) is replaced, as Lambda starts a
+    new instance; the message it held comes back after the visibility timeout.
+    """
+
+    def __init__(self, count: int, env: dict[str, str], queue_name: str, handler_name: str = "process_work"):
+        self._args = (env, queue_name, handler_name)
+        self._context = multiprocessing.get_context("spawn")
+        self.processes = [self._start(i) for i in range(count)]
+
+    def _start(self, index: int) -> multiprocessing.Process:
+        process = self._context.Process(target=_worker_process, args=self._args, name=f"worker-{index + 1}",
+                                        daemon=True)
+        process.start()
+        return process
+
+    def replace_dead(self) -> int:
+        replaced = 0
+        for i, process in enumerate(self.processes):
+            if not process.is_alive():
+                log.warning("worker %s (pid %s) died with exit code %s; starting another", process.name,
+                            process.pid, process.exitcode)
+                self.processes[i] = self._start(i)
+                replaced += 1
+        return replaced
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            process.join(timeout=5)
 
 
 def start_poller_thread(queue_name: str, handler_name: str, stop: threading.Event) -> threading.Thread:
