@@ -78,7 +78,8 @@ def poll(queue_name: str, handler_name: str, stop: threading.Event | None = None
     import app  # the Chalice app, imported where the handler runs
 
     handler = getattr(app, handler_name)
-    faults = Faults.from_environ()
+    # The faults stand for a worker's troubles: the DLQ and upload handlers keep working.
+    faults = Faults.from_environ() if handler_name == "process_work" else Faults()
     sqs = boto3.client("sqs", config=Config(retries={"mode": "standard", "max_attempts": 10}))
     region = sqs.meta.region_name
     url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
