@@ -33,6 +33,23 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def local_api_server(config, port: int):
+    """`chalice local`'s server, with room for a burst of connections.
+
+    Python's socket servers queue 5 connections; a client that sends twenty
+    triggers at once then sees some reset.
+    """
+    from chalice.local import LocalDevServer, ThreadedHTTPServer, create_local_server
+
+    class RoomyServer(ThreadedHTTPServer):
+        request_queue_size = 128
+
+    # create_local_server prepares the app for local serving; keep that, swap the server class.
+    prepared = create_local_server(config.chalice_app, config, "127.0.0.1", 0)
+    prepared.server.server_close()
+    return LocalDevServer(prepared.app_object, config, "127.0.0.1", port, server_cls=RoomyServer)
+
+
 def quiet_logging() -> None:
     """INFO for the service's own logs; the SDK, the emulator and its template warnings only when they matter."""
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
@@ -55,7 +72,6 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, PROJECT_DIR)
 
     from chalice.cli.factory import CLIFactory
-    from chalice.local import create_local_server
 
     from local_stack import emulator, pollers, sandbox_target
 
@@ -72,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     pollers.start_schedule_thread("reap_stalled_runs", float(os.environ.get("REAPER_SECONDS", 60)), stop)
 
     config = CLIFactory(PROJECT_DIR).create_config_obj(chalice_stage_name=env["STAGE"])
-    api = create_local_server(config.chalice_app, config, "127.0.0.1", args.api_port)
+    api = local_api_server(config, args.api_port)
     api_thread = threading.Thread(target=api.server.serve_forever, name="api", daemon=True)
     api_thread.start()
 

@@ -19,8 +19,12 @@ def stage_environment(stage: str = "local") -> dict[str, str]:
 
 def local_environment(emulator_url: str, target_url: str, data_root: str = PROJECT_DIR,
                       stage: str = "local") -> dict[str, str]:
-    """Everything the app, the pollers and the AWS SDK need to talk to the emulator."""
-    env = stage_environment(stage)
+    """Everything the app, the pollers and the AWS SDK need to talk to the emulator.
+
+    A setting already in the environment wins over the stage's value, so
+    `CHUNK_RECORDS=500 make run` (or a test's stack) means what it says.
+    """
+    env = {name: os.environ.get(name, value) for name, value in stage_environment(stage).items()}
     env.update({
         "AWS_ENDPOINT_URL": emulator_url,
         "AWS_DEFAULT_REGION": REGION,

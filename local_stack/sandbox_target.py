@@ -273,12 +273,16 @@ class _Handler(BaseHTTPRequestHandler):
         return answer
 
 
+class _RoomyServer(ThreadingHTTPServer):
+    request_queue_size = 128  # workers open many connections at once; the default queue is 5
+
+
 def make_server(port: int, token: str, host: str = "127.0.0.1", faults: dict | None = None) -> ThreadingHTTPServer:
     state = TargetState(token)
     if faults:
         state.faults.update(faults)
     handler = type("SandboxHandler", (_Handler,), {"state": state})
-    server = ThreadingHTTPServer((host, port), handler)
+    server = _RoomyServer((host, port), handler)
     server.daemon_threads = True
     server.state = state  # type: ignore[attr-defined]
     return server
