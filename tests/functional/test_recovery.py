@@ -10,8 +10,9 @@ from chalicelib import bootstrap
 from tests.functional.test_migration_api import HEADER, SMALL, record, write
 
 
-def test_chunk_that_reaches_the_dlq_counts_its_records_as_errors_once(harness):
-    # GIVEN a run planned into three chunks
+def run_whose_second_chunk_dies(harness, dead_letter_copies: int = 1) -> str:
+    """A 250-record run in three chunks: the first and third processed, the second
+    handed to the DLQ handler (as SQS does after maxReceiveCount failures)."""
     rows = [record(n) for n in range(1, 251)]
     path = write(harness, SMALL, HEADER + "\n" + "\n".join(rows) + "\n")
     run_id = harness.trigger(file_path=path, record_type="disability", output_mode="file")
@@ -19,9 +20,15 @@ def test_chunk_that_reaches_the_dlq_counts_its_records_as_errors_once(harness):
     first, second, third = sorted(harness.receive(), key=lambda m: json.loads(m["Body"])["chunk"])
     harness.deliver(first)
     harness.deliver(third)
+    for _ in range(dead_letter_copies):
+        harness.invoke(second, handler="handle_dead_chunk", queue="dlq")
+    return run_id
+
+
+def test_chunk_that_reaches_the_dlq_counts_its_records_as_errors_once(harness):
+    # GIVEN a run planned into three chunks
     # WHEN the second chunk's message lands in the DLQ, and the DLQ handler sees it twice
-    harness.invoke(second, handler="handle_dead_chunk", queue="dlq")
-    harness.invoke(second, handler="handle_dead_chunk", queue="dlq")
+    run_id = run_whose_second_chunk_dies(harness, dead_letter_copies=2)
     # THEN its 100 records count as errors, once, and the run ends
     status = harness.status(run_id)
     assert status["progress"]["error_count"] == 100
@@ -103,14 +110,7 @@ def test_reaper_sends_a_lost_plan_again_and_the_run_completes(harness):
 
 def test_retry_reprocesses_only_the_failed_chunks_of_the_same_run(harness):
     # GIVEN a run whose second chunk went to the DLQ
-    rows = [record(n) for n in range(1, 251)]
-    path = write(harness, SMALL, HEADER + "\n" + "\n".join(rows) + "\n")
-    run_id = harness.trigger(file_path=path, record_type="disability", output_mode="file")
-    harness.deliver(harness.receive()[0])
-    first, second, third = sorted(harness.receive(), key=lambda m: json.loads(m["Body"])["chunk"])
-    harness.deliver(first)
-    harness.deliver(third)
-    harness.invoke(second, handler="handle_dead_chunk", queue="dlq")
+    run_id = run_whose_second_chunk_dies(harness)
     failed = harness.status(run_id)
     assert failed["status"] == "failed" and failed["progress"]["error_count"] == 100
     # WHEN it is retried
