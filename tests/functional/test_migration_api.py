@@ -228,3 +228,14 @@ def test_status_before_planning_has_zero_progress(harness):
                                   "error_count": 0, "progress_percentage": 0.0, "current_step": "initializing"}
     assert isinstance(status["progress"]["progress_percentage"], float)
     assert "details" not in status
+
+
+def test_a_run_cancelled_while_pending_never_starts(harness):
+    path = write(harness, SMALL, HEADER + "\n" + record(1) + "\n")
+    run_id = harness.trigger(file_path=path, record_type="disability", output_mode="file")
+    assert harness.post(f"/api/v1/migrations/cancel/{run_id}", {}).status_code == 200
+    harness.drain()  # the plan message arrives after the cancel
+    status = harness.status(run_id)
+    assert status["status"] == "cancelled" and status["started_at"] is None
+    assert status["progress"]["total_records"] == 0 and status["progress"]["processed_records"] == 0
+    assert not os.path.exists(harness.output_dir(run_id))
