@@ -1,8 +1,10 @@
 """The embedded AWS emulator (moto in server mode) and the deploy of infra/ into it."""
 from __future__ import annotations
 
+import functools
 import json
 import os
+import threading
 import time
 
 import boto3
@@ -13,7 +15,37 @@ from local_stack.environment import PROJECT_DIR
 TEMPLATE = os.path.join(PROJECT_DIR, "infra", "template.json")
 
 
+_WRITES_SERIALIZED = False
+
+
+def serialize_dynamodb_writes() -> None:
+    """Give the emulator DynamoDB's isolation: one write or transaction at a time.
+
+    moto serves requests on several threads and checks a transaction's
+    conditions, then applies it, without a lock; two workers counting the same
+    chunk at the same moment could then both pass `attribute_not_exists` and
+    count it twice, which DynamoDB itself never allows (found by the
+    duplicate-delivery fault test).
+    """
+    global _WRITES_SERIALIZED
+    if _WRITES_SERIALIZED:
+        return
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item"):
+        original = getattr(DynamoDBBackend, name)
+
+        def serialized(self, *args, __original=original, **kwargs):
+            with lock:
+                return __original(self, *args, **kwargs)
+
+        setattr(DynamoDBBackend, name, functools.wraps(original)(serialized))
+    _WRITES_SERIALIZED = True
+
+
 def start_emulator(port: int) -> ThreadedMotoServer:
+    serialize_dynamodb_writes()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     return server
