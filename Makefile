@@ -22,7 +22,7 @@ help:
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@if [ -z "$(PYTHON313)" ]; then \
-		echo "error: Python 3.13 not found. Install it (e.g. 'pyenv install 3.13.0' or your OS package)"; \
+		echo "error: Python 3.13 not found. Install it (e.g. 'pyenv install 3.13.0' or your OS package)" >&2; \
 		echo "       and make sure 'python3.13' is on PATH." >&2; exit 1; fi
 	@if [ -x "$(PY)" ] && ! $(PY) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))'; then \
 		echo "Replacing $(VENV): it is not Python 3.13"; rm -rf $(VENV); fi
