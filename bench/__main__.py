@@ -28,8 +28,8 @@ import time
 import pandas as pd
 
 from chalicelib.delivery import write_error_part, write_part
-from chalicelib.planner import plan_delimited
-from chalicelib.reader import read_chunk
+from chalicelib.formats import plan_file, read_records
+from chalicelib.models import InputFormat
 from chalicelib.record_types import load_specs, transform
 from chalicelib.storage import LocalFile
 from datagen.legacy_files import write_legacy_file
@@ -53,9 +53,10 @@ def worker_path(path: str, out_dir: str, record_type: str = "disability") -> flo
     source = LocalFile(path, os.path.basename(path))
     output = LocalFile(out_dir, "out")
     started = time.perf_counter()
-    plan = plan_delimited(source.iter_blocks(), CHUNK_RECORDS, CHUNK_BYTES)
+    plan = plan_file(source, InputFormat(), spec, CHUNK_RECORDS, CHUNK_BYTES)
     for number, chunk in enumerate(plan.chunks, start=1):
-        frame = read_chunk(source.read_range(chunk.start, chunk.end), plan.header, chunk.first_row)
+        frame = read_records(source.read_range(chunk.start, chunk.end), plan.header, InputFormat(), spec,
+                             chunk.first_row)
         result = transform(frame.frame, spec, frame.rows)
         write_part(output, number, result.documents)
         if result.errors:

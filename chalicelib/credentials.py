@@ -43,6 +43,12 @@ class CredentialVault:
                     raise LookupError("the run's credentials are gone (the run has ended)") from None
         return None
 
+    def release(self, run: dict, store) -> None:
+        """Delete an ended run's own credentials, and the run's pointer to them."""
+        if run.get("credentials_ref"):
+            self.forget(run["credentials_ref"])
+            store.forget_credentials(run["run_id"])
+
     def forget(self, reference: str) -> None:
         try:
             self._sm.delete_secret(SecretId=reference, ForceDeleteWithoutRecovery=True)

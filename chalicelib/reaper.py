@@ -50,10 +50,8 @@ class Reaper:
         message = (f"the run stopped moving: no progress for {int(idle // 60)} minutes while "
                    f"{run['status']} (step {run.get('current_step')}); "
                    f"{run.get('chunks_done', 0)} of {run.get('chunks_total', 0)} chunks were counted")
-        if not self.store.fail(run["run_id"], message):
+        if not self.store.fail(run["run_id"], message, run):
             return False
         log("stalled run failed", logging.WARNING, run_id=run["run_id"], idle_seconds=int(idle))
-        if run.get("credentials_ref"):
-            self.vault.forget(run["credentials_ref"])
-            self.store.forget_credentials(run["run_id"])
+        self.vault.release(run, self.store)
         return True

@@ -258,33 +258,32 @@ class RunStore:
         return self._update(run["run_id"], sets + " REMOVE active_pk", values,
                             condition="#status = :running AND chunks_done = :done AND chunks_failed = :failed")
 
-    def fail(self, run_id: str, error_message: str) -> bool:
+    def fail(self, run_id: str, error_message: str, run: dict | None = None) -> bool:
         """End a pending or running run as failed (unreadable file, wrong header, ...)."""
-        at = now_iso()
-        run = self.get(run_id) or {}
-        return self._update(
-            run_id,
-            "SET #status = :failed, error_message = :message, completed_at = :at, updated_at = :at, "
-            "#duration = :duration, step_history = list_append(step_history, :history) REMOVE active_pk",
-            {":failed": RunStatus.FAILED.value, ":message": error_message, ":at": at,
-             ":duration": _seconds_between(run.get("started_at") or run.get("created_at"), at),
-             ":history": [{"step": "failed", "at": at}],
-             ":pending": RunStatus.PENDING.value, ":running": RunStatus.RUNNING.value},
-            condition="#status IN (:pending, :running)")
+        return self._end(run_id, RunStatus.FAILED, run, {"error_message": error_message})
 
-    def cancel(self, run_id: str) -> bool:
+    def cancel(self, run_id: str, run: dict | None = None) -> bool:
         """pending/running -> cancelled; False if the run had already ended."""
+        return self._end(run_id, RunStatus.CANCELLED, run, {"cancelled_at": None})
+
+    def _end(self, run_id: str, status: RunStatus, run: dict | None, extra: dict) -> bool:
+        """End a pending or running run. `run` (as last read) gives its start, for the duration;
+        it is read here when the caller has no fresh copy. `extra` values of None take the end time."""
         at = now_iso()
-        run = self.get(run_id) or {}
+        run = run if run is not None else (self.get(run_id) or {})
+        values: dict[str, Any] = {
+            ":status": status.value, ":at": at, ":history": [{"step": status.value, "at": at}],
+            ":duration": _seconds_between(run.get("started_at") or run.get("created_at"), at),
+            ":pending": RunStatus.PENDING.value, ":running": RunStatus.RUNNING.value}
+        sets = ""
+        for i, (name, value) in enumerate(extra.items()):
+            sets += f"{name} = :e{i}, "
+            values[f":e{i}"] = at if value is None else value
         return self._update(
             run_id,
-            "SET #status = :cancelled, cancelled_at = :at, completed_at = :at, updated_at = :at, "
-            "#duration = :duration, step_history = list_append(step_history, :history) REMOVE active_pk",
-            {":cancelled": RunStatus.CANCELLED.value, ":at": at,
-             ":duration": _seconds_between(run.get("started_at") or run.get("created_at"), at),
-             ":history": [{"step": "cancelled", "at": at}],
-             ":pending": RunStatus.PENDING.value, ":running": RunStatus.RUNNING.value},
-            condition="#status IN (:pending, :running)")
+            f"SET #status = :status, {sets}completed_at = :at, updated_at = :at, #duration = :duration, "
+            "step_history = list_append(step_history, :history) REMOVE active_pk",
+            values, condition="#status IN (:pending, :running)")
 
     def reopen_for_retry(self, run: dict, failed_chunks: int, credentials_ref: str | None) -> bool:
         """A finished run with failed chunks -> running again; False if another retry got there first."""

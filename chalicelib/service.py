@@ -190,16 +190,14 @@ class MigrationService:
         run = self._get(run_id)
         if run["status"] == RunStatus.CANCELLED:
             pass  # cancelling twice answers the same
-        elif not self.store.cancel(run_id):
+        elif not self.store.cancel(run_id, run):
             current = self._get(run_id)
             if current["status"] != RunStatus.CANCELLED:
                 raise RunConflict(f"Migration {run_id} has already finished with status "
                                   f"'{current['status']}' and cannot be cancelled")
         else:
             log("run cancelled", run_id=run_id)
-            if run.get("credentials_ref"):
-                self.vault.forget(run["credentials_ref"])
-                self.store.forget_credentials(run_id)
+            self.vault.release(run, self.store)
         return {"message": f"Migration {run_id} cancelled successfully", "run_id": run_id, "cancelled": True}
 
     def _get(self, run_id: str) -> dict:

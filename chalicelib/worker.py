@@ -70,7 +70,7 @@ class Worker:
         except InputFileError as err:
             log("run failed: input file rejected", logging.WARNING, run_id=run_id, reason=str(err))
             self.store.fail(run_id, f"{run['file_path']}: {err}")
-            self._forget_credentials(run)
+            self.vault.release(run, self.store)
             return
         if not self.store.record_plan(run_id, plan.total_records, len(plan.chunks), plan.header):
             return  # cancelled while scanning
@@ -101,7 +101,9 @@ class Worker:
             return
         self._advance(run, Step.DATA_TRANSFORMATION)
         spec = self.specs[run["record_type"]]
-        source = self._input(run)
+        # The file was found and checked when the run was planned: no HEAD per chunk.
+        # Were it gone since, the read fails and the chunk takes the retry path.
+        source = self.data_root.resolve(run["file_path"], "file_path")
         data = source.read_range(message.start, message.end)
         chunk = read_records(data, run["header"], input_format(run), spec, message.first_row)
         read_rows = len(chunk.frame) + len(chunk.malformed)
@@ -176,8 +178,8 @@ class Worker:
             self.fail_chunk(message, "the chunk failed on every attempt; its records were not delivered")
         else:
             run = self.store.get(message.run_id)
-            if run and self.store.fail(message.run_id, "planning the run failed on every attempt"):
-                self._forget_credentials(run)
+            if run and self.store.fail(message.run_id, "planning the run failed on every attempt", run):
+                self.vault.release(run, self.store)
 
     def fail_chunk(self, message: ChunkMessage, reason: str) -> None:
         """A chunk that kept failing (it reached the DLQ): its records count as errors, once."""
@@ -208,12 +210,8 @@ class Worker:
         if self.store.finish_if_done(run, status, message):
             log("run finished", run_id=run_id, status=status.value, success=run["success_count"],
                 errors=run["error_count"])
-            self._forget_credentials(run)
+            self.vault.release(run, self.store)
 
-    def _forget_credentials(self, run: dict) -> None:
-        if run.get("credentials_ref"):
-            self.vault.forget(run["credentials_ref"])
-            self.store.forget_credentials(run["run_id"])
 
 
 def input_format(run: dict) -> InputFormat:

@@ -14,8 +14,6 @@ import pytest
 from local_stack.child import StackProcess, start_stack
 from local_stack.environment import PROJECT_DIR
 
-LocalStack = StackProcess  # the fixture's type, for annotations in tests
-
 
 @pytest.fixture(scope="session")
 def local_stack(tmp_path_factory) -> StackProcess:
