@@ -43,3 +43,13 @@ class InputFileError(Exception):
     Messages must say what is wrong without quoting record contents, which may
     hold personal data.
     """
+
+
+class SpecError(ValueError):
+    """A record spec (or the layout or copybook it names) is not valid; the message names the file
+    and the field, and for a copybook the line."""
+
+
+class CopybookError(SpecError):
+    """A COBOL copybook cannot be read: a clause that is not supported, or one that is wrong.
+    The message names the copybook and the line, and never guesses what was meant."""

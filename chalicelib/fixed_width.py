@@ -21,13 +21,12 @@ How records are found:
   EBCDIC file the newline may be NL (0x15, what z/OS UNIX text files use),
   LF (0x25, what EBCDIC code page converters write for "\\n") or an ASCII LF
   (0x0A, which some transfer tools append to binary records); each may follow
-  a CR (0x0D). When every field is text or zoned decimal, no newline byte can
-  be part of a record, so the file is split into lines on every newline and a
-  line of the wrong length is a record error. When the layout has packed
-  (COMP-3) fields, any byte may appear inside a record, so records are found
-  by position: record_length bytes, then the newline the first record used.
-  A record of another length cannot be told apart from data there, so it
-  fails the run, naming the line.
+  a CR (0x0D). Any byte may appear inside a record (a text field with control
+  bytes, a binary or packed field, a FILLER), so records are found by
+  position: record_length bytes, then the newline the first record used,
+  checked where it must be. A record of another length cannot be told apart
+  from data, so it fails the run, naming its line and byte offset; nothing is
+  guessed.
 
 In both modes a record holding only spaces and NULs (low-values), and a line
 holding only those and CRs, is not a record, as a blank line is not one in a
@@ -300,8 +299,7 @@ class _Scanner:
         self.length = layout.record_length
         self.codec = codec
         self.separator = separator
-        self.binary = layout.binary
-        self.style = 0            # binary layouts: 1 for LF, 2 for CR LF, set by the first record
+        self.style = 0            # 1 for LF, 2 for CR LF, set by the first record
         self.lines = 0            # lines (records, blank lines) passed, for messages
         self.newlines_seen = False
         self.first_looks_newline: bool | None = None
@@ -309,9 +307,7 @@ class _Scanner:
     def scan(self, arr: np.ndarray, pos: int, final: bool, base: int = 0) -> _Found:
         if self.separator == "none":
             return self._scan_none(arr, pos, final, base)
-        if self.binary:
-            return self._scan_by_position(arr, pos, final, base)
-        return self._scan_lines(arr, pos, final)
+        return self._scan_by_position(arr, pos, final, base)
 
     # -- no separator: record after record
     def _scan_none(self, arr: np.ndarray, pos: int, final: bool, base: int) -> _Found:
@@ -335,49 +331,7 @@ class _Scanner:
             return "; its records seem to end with newlines: set record_separator to newline"
         return ""
 
-    # -- newlines, text and zoned fields only: every newline ends a line
-    def _scan_lines(self, arr: np.ndarray, pos: int, final: bool) -> _Found:
-        n, size, codec = len(arr), self.length, self.codec
-        view = arr[pos:]
-        if codec.ebcdic:
-            newlines = np.flatnonzero((view == 0x25) | (view == 0x15) | (view == 0x0A)) + pos
-        else:
-            newlines = np.flatnonzero(view == 0x0A) + pos
-        if len(newlines):
-            self.newlines_seen = True
-        starts = np.empty(len(newlines) + 1, dtype=np.int64)
-        starts[0] = pos
-        starts[1:] = newlines + 1
-        stops = np.append(newlines, n)   # the last line runs to the end of the buffer
-        ends = np.append(newlines + 1, n)
-        if not final or starts[-1] >= n:
-            starts, stops, ends = starts[:-1], stops[:-1], ends[:-1]  # unfinished, or nothing after the last newline
-            next_pos = int(ends[-1]) if len(ends) else pos
-        else:
-            next_pos = n
-        # A CR before the newline is part of the newline.
-        has_cr = (stops > starts) & (arr[np.maximum(stops - 1, 0)] == CR)
-        if final and len(stops) and stops[-1] == n:
-            has_cr[-1] = False
-        stops = stops - has_cr
-        lengths = stops - starts
-        blank = lengths == 0
-        records = lengths == size
-        blank[records] = _blank_records(arr, starts[records], size, codec.blank)
-        # Lines of another length: blank when they hold nothing but padding (spaces, NULs, CRs);
-        # a record when, at the end of the file, only padding follows its record_length bytes.
-        for i in np.flatnonzero(~records & ~blank).tolist():
-            line = arr[starts[i]:stops[i]]
-            if codec.padding[line].all():
-                blank[i] = True
-            elif final and stops[i] == n and lengths[i] > size and codec.padding[line[size:]].all():
-                if codec.blank[line[:size]].all():
-                    blank[i] = True
-                lengths[i] = size
-        keep = ~blank
-        return _Found(starts[keep], lengths[keep], ends[keep], next_pos)
-
-    # -- newlines, packed fields: records by position
+    # -- newlines: records by position, the newline checked where it must be
     def _scan_by_position(self, arr: np.ndarray, pos: int, final: bool, base: int) -> _Found:
         n, size, codec = len(arr), self.length, self.codec
         terminators = codec.terminators
@@ -413,7 +367,10 @@ class _Scanner:
                 if codec.padding[rest].all():
                     pos = n
                     break
-                if len(rest) >= size and codec.padding[rest[size:]].all() and not self._cut_short(rest):
+                # The last record without its newline, then padding; padding with a newline in it
+                # would mean a blank line came first, and then the record is the one after it.
+                if len(rest) >= size and codec.padding[rest[size:]].all() \
+                        and not terminators[rest[size:]].any() and not self._cut_short(rest):
                     runs.append(np.array([pos], dtype=np.int64))  # the last record, without its newline
                     pos, bare_last = n, True
                     break
@@ -441,8 +398,9 @@ class _Scanner:
     def _misplaced(self, offset: int) -> str:
         newline = {1: "a newline", 2: "CR LF"}.get(self.style, "a newline")
         message = (f"line {self.lines + 1} (byte offset {offset}): expected a record of {self.length} bytes "
-                   f"followed by {newline}; in a layout with packed (COMP-3) fields a record of another "
-                   f"length cannot be told apart from its data, so the file cannot be read past it")
+                   f"followed by {newline}; records are framed by their length (a text or binary field may "
+                   f"hold newline bytes), so a record of another length cannot be told apart from its data "
+                   f"and the file cannot be read past it")
         if not self.newlines_seen:
             message += "; if the file has no newlines between records, set record_separator to none"
         return message

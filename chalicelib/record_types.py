@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from chalicelib.errors import SpecError
+
 SPEC_DIR = os.path.join(os.path.dirname(__file__), "specs")
 FIELD_TYPES = ("string", "ssn", "date", "decimal", "integer", "code")
 
@@ -85,10 +87,6 @@ MASK = "***"
 DISTINCT_SAMPLE = 1000  # values looked at to guess whether a column repeats
 _TEXT = np.dtypes.StringDType()
 _NAT = np.datetime64("NaT", "D")
-
-
-class SpecError(ValueError):
-    """A spec file is not valid; the message names the file and the field."""
 
 
 @dataclass(frozen=True)
@@ -168,6 +166,12 @@ class Transformed:
     document_rows: np.ndarray   # the source row number of each document
     errors: list[RecordError]   # every rule each invalid record broke
     error_rows: int             # records rejected (a record may break several rules)
+
+    def document_lines(self) -> list[str]:
+        """Each document's JSON text. Documents end with "\n", which JSON escapes inside strings; a field may
+        hold U+0085, U+2028 or a form feed unescaped, so the text is split at "\n" only, never with
+        `str.splitlines()` (DESIGN 13)."""
+        return self.documents.split("\n")[:-1] if self.documents else []
 
 
 # ---------------------------------------------------------------- loading specs

@@ -136,7 +136,7 @@ class MigrationService:
         for marker in markers:
             count = marker["error_rows"]
             if position + count > offset and len(rows) < limit:
-                lines = folder.child(part_name(marker["chunk"])).read_bytes().splitlines()
+                lines = folder.child(part_name(marker["chunk"])).read_bytes().split(b"\n")[:-1]  # JSON Lines: "\n" only
                 start = max(0, offset - position)
                 rows.extend(json.loads(line) for line in lines[start:start + limit - len(rows)])
             position += count

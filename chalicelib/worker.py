@@ -151,7 +151,7 @@ class Worker:
         delivery = ApiDelivery(self.http, url, Authenticator(credentials, self.http), int(run["batch_size"]),
                                max_in_flight=self.settings.max_calls_in_flight,
                                retry_budget_seconds=self.settings.retry_budget_seconds)
-        documents = result.documents.splitlines()
+        documents = result.document_lines()
         last_check = [time.monotonic()]
 
         def cancelled() -> bool:

@@ -14,7 +14,9 @@ Faults, set with PUT /faults (JSON), GET /faults, or query parameters on a
 single call (?latency_ms=50&error_rate=0.2): added latency, a rate limit that
 answers 429 with Retry-After, random 429s and 5xx, dropped connections (before
 or after the batch is taken, so retries must rely on idempotency keys), and
-per-record rejections. It keeps counts and hashes, never the records.
+per-record rejections. It keeps counts and hashes, never the records, unless
+a test asks it to (`{"keep_records": true}`): then GET /records/<endpoint>
+gives back every record taken, in file order, exactly as it arrived.
 """
 from __future__ import annotations
 
@@ -45,12 +47,18 @@ class Faults:
     reject_rate: float = 0.0         # share of records rejected (207 with per-record results)
     token_ttl_s: float = 300.0       # lifetime of OAuth access tokens
     seed: int | None = None
+    keep_records: bool = False       # keep the records taken, served by GET /records/<endpoint> (tests only)
 
     def update(self, values: dict) -> None:
         known = {f.name: f.type for f in fields(self)}
         for key, value in values.items():
             if key not in known:
                 raise ValueError(f"unknown fault {key!r} (known: {', '.join(known)})")
+            if key == "keep_records":
+                if not isinstance(value, bool) and value not in ("true", "false"):
+                    raise ValueError("keep_records must be true or false")
+                self.keep_records = value in (True, "true")
+                continue
             setattr(self, key, None if value is None else (int(value) if key in ("error_burst", "seed")
                                                              else float(value)))
 
@@ -70,6 +78,7 @@ class TargetState:
         self.answers: dict[str, tuple[int, dict]] = {}   # idempotency key -> first answer
         self.distinct: set[bytes] = set()
         self.by_endpoint: dict[str, int] = {}
+        self.kept: dict[str, dict[str, dict]] = {}  # endpoint -> idempotency key:index -> record (keep_records)
         self.bucket = (0.0, time.monotonic())
         self.burst_left = 0
         self.in_flight = self.peak_in_flight = 0
@@ -144,6 +153,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(200, self.state.snapshot())
         elif path == "/faults":
             self._answer(200, asdict(self.state.faults))
+        elif path.startswith("/records/"):
+            with self.state.lock:
+                kept = self.state.kept.get(path[len("/records/"):], {})
+                records = [kept[key] for key in sorted(kept, key=_batch_order)]
+            self._answer(200, {"records": records})
         elif path == "/health":
             self._answer(200, {"status": "ok"})
         else:
@@ -261,6 +275,8 @@ class _Handler(BaseHTTPRequestHandler):
                 state.rejected += 1
                 continue
             results.append({"index": index, "status": "accepted"})
+            if faults.keep_records:
+                state.kept.setdefault(endpoint, {})[f"{key}:{index}"] = record
             digest = hashlib.blake2b(json.dumps(record, sort_keys=True).encode(), digest_size=16).digest()
             state.distinct.add(endpoint.encode() + digest)
             state.records += 1
@@ -271,6 +287,12 @@ class _Handler(BaseHTTPRequestHandler):
         if key:
             state.answers[key] = answer
         return answer
+
+
+def _batch_order(key: str) -> tuple:
+    """Kept records in file order: keys are run:chunk:batch:index."""
+    run, *numbers = key.rsplit(":", 3)
+    return (run, *(int(n) if n.isdigit() else 0 for n in numbers))
 
 
 class _RoomyServer(ThreadingHTTPServer):

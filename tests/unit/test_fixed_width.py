@@ -271,6 +271,22 @@ def test_ebcdic_text_is_decoded_and_its_trailing_blanks_dropped():
     assert bytes.fromhex("C8C5D3D3D6") == "HELLO".encode("cp037")
 
 
+def test_newline_bytes_inside_text_fields_stay_in_their_record():
+    # GIVEN newline-separated EBCDIC records whose text holds NL (0x15), LF (0x25), CR (0x0D), an ASCII
+    # LF (0x0A) and other control bytes, written out byte by byte
+    layout = load_layout("t.json", {"record_length": 6, "fields": [
+        {"source": "A", "offset": 0, "pic": "X(3)"}, {"source": "B", "offset": 3, "pic": "X(3)"}]}, ["A", "B"])
+    data = bytes.fromhex("C115C2" "C325C4" "25"    # A NL B | C LF D, then the record's newline
+                         "0DC10A" "C20BC3" "25"    # CR A ASCII-LF | B VT C
+                         "C1C2C3" "C4C5C6" "25")
+    # WHEN it is planned in blocks of every size and read
+    for block in range(1, len(data) + 1):
+        plan, records, malformed = read_all(data, layout, fmt("cp037", "newline"), block=block, per_chunk=1)
+        # THEN every record is whole, numbered in order, its control characters kept as characters
+        assert not malformed and plan.total_records == 3
+        assert records == [(1, ["A\x85B", "C\nD"]), (2, ["\rA\x8e", "B\x0bC"]), (3, ["ABC", "DEF"])]
+
+
 def test_a_utf8_byte_order_mark_is_no_part_of_the_first_record():
     layout = load_layout("t.json", {"record_length": 4, "fields": [
         {"source": "A", "offset": 0, "pic": "X(4)"}]}, ["A"])
@@ -389,16 +405,19 @@ SEPARATORS = {"cp037": [b"", b"\x25", b"\x15", b"\x0a", b"\x0d\x25", b"\x0d\x15"
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=st.data(), encoding=st.sampled_from(["cp037", "latin-1", "ascii"]), binary=st.booleans(),
-       block=st.integers(1, 97), per_chunk=st.integers(1, 7), max_bytes=st.integers(1, 300),
-       seed=st.integers(0, 2**32))
-def test_every_record_is_read_exactly_once_whatever_the_cut_points(data, encoding, binary, block, per_chunk,
-                                                                  max_bytes, seed):
+       newline_text=st.booleans(), block=st.integers(1, 97), per_chunk=st.integers(1, 7),
+       max_bytes=st.integers(1, 300), seed=st.integers(0, 2**32))
+def test_every_record_is_read_exactly_once_whatever_the_cut_points(data, encoding, binary, newline_text, block,
+                                                                  per_chunk, max_bytes, seed):
     # GIVEN records with text, zoned and packed fields (every sign form, blanks, bytes that look
-    # like newlines inside packed fields and, with packed fields, newline characters inside text),
-    # in EBCDIC or ASCII, with every kind of record separator, blank records and trailing padding
+    # like newlines inside packed fields, and newline and CR characters inside text: EBCDIC's NL
+    # and LF, ASCII's LF), in EBCDIC or ASCII, with every kind of record separator, blank records
+    # and trailing padding
     layout = BINARY if binary else TEXT
     rnd = random.Random(seed)
-    chars = (ASCII_TEXT if encoding == "ascii" else TEXT_CHARS) + ("\n" if binary else "")
+    chars = (ASCII_TEXT if encoding == "ascii" else TEXT_CHARS)
+    if newline_text:
+        chars += "\n\r" + ("" if encoding == "ascii" else "\x85")
     separator = data.draw(st.sampled_from(SEPARATORS[encoding]))
     records = data.draw(st.lists(record_strategy(layout, chars), max_size=25))
     space, blank = " ".encode(encoding), lambda: rnd.choice([" ".encode(encoding), b"\x00"]) * layout.record_length
@@ -406,13 +425,15 @@ def test_every_record_is_read_exactly_once_whatever_the_cut_points(data, encodin
     for values in records:
         if rnd.random() < 0.1:
             lines.append(blank() + separator)  # a blank record is no record
-        if separator and not binary and rnd.random() < 0.1:
+        # A blank line between records is skipped only where no record can hold a newline byte: with
+        # newline bytes in records, records are framed by length alone and a blank line is an error.
+        if separator and not binary and not newline_text and rnd.random() < 0.1:
             lines.append(rnd.choice([b"", space * 3, b"\x0d"]) + separator)  # nor is a blank line
         lines.append(encode_record(layout, values, encoding, rnd) + separator)
     file = b"".join(lines)
-    if separator and records and rnd.random() < 0.3 and not (binary and file[-len(separator) - 1] == 0x0A):
-        # The last record without its newline (unless, among packed fields, its last byte is 0x0A:
-        # then the record is taken for one cut short before its newline).
+    if separator and records and rnd.random() < 0.3 and file[-len(separator) - 1] not in (0x0A, 0x0D, 0x15, 0x25):
+        # The last record without its newline (unless its last byte is a newline or CR byte: then the
+        # record is taken for one cut short before its newline).
         file = file[: -len(separator)]
     elif rnd.random() < 0.5:
         file += rnd.choice([separator * 2, space * rnd.randint(1, 2 * layout.record_length), b"\x00" * 7,
@@ -430,46 +451,18 @@ def test_every_record_is_read_exactly_once_whatever_the_cut_points(data, encodin
     assert all(c.rows <= per_chunk for c in plan.chunks)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=st.data(), encoding=st.sampled_from(["cp037", "ascii"]), block=st.integers(1, 97),
-       per_chunk=st.integers(1, 7), seed=st.integers(0, 2**32))
-def test_lines_of_the_wrong_length_are_reported_and_the_others_read(data, encoding, block, per_chunk, seed):
-    # GIVEN a newline-separated file of text and zoned fields where some lines are too short or too long
-    rnd = random.Random(seed)
-    separator = data.draw(st.sampled_from([s for s in SEPARATORS[encoding] if s]))
-    size = TEXT.record_length
-    kinds = data.draw(st.lists(st.sampled_from(["good", "short", "long"]), min_size=1, max_size=20))
-    lines, expected_rows, expected_bad = [], [], []
-    for row, kind in enumerate(kinds, start=1):
-        if kind == "good":
-            values = data.draw(record_strategy(TEXT, ASCII_TEXT))
-            lines.append(encode_record(TEXT, values, encoding, rnd))
-            expected_rows.append(row)
-        else:
-            # (a file of one line without a newline and room for two records is taken for a file
-            # without newlines: see test_a_newline_file_without_newlines_says_so)
-            length = rnd.randint(1, size - 1) if kind == "short" else rnd.randint(size + 1, 2 * size - 1)
-            lines.append(rnd.choice("ABC123").encode(encoding) * length)
-            expected_bad.append((row, f"expected {size} bytes, found {length}"))
-    file = separator.join(lines) + rnd.choice([b"", separator])
-    # WHEN it is planned and read
-    plan, read_back, malformed = read_all(file, TEXT, fmt(encoding, "newline"), block, per_chunk)
-    # THEN the wrong lines are reported by number, and counted, and the others read
-    assert plan.total_records == len(kinds)
-    assert [row for row, _ in read_back] == expected_rows
-    assert malformed == expected_bad
-
-
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=st.data(), encoding=st.sampled_from(["cp037", "ascii"]), block=st.integers(1, 97),
-       seed=st.integers(0, 2**32))
-def test_a_record_of_the_wrong_length_among_packed_fields_fails_the_run_naming_its_line(data, encoding, block,
-                                                                                      seed):
-    # GIVEN newline-separated records with packed fields, one of them cut short or too long
+@given(data=st.data(), encoding=st.sampled_from(["cp037", "ascii"]), binary=st.booleans(),
+       block=st.integers(1, 97), seed=st.integers(0, 2**32))
+def test_a_record_of_the_wrong_length_fails_the_run_naming_its_line(data, encoding, binary, block, seed):
+    # GIVEN newline-separated records (text and zoned fields only, or with packed fields), one of them
+    # cut short or too long. Records are framed by length, whatever their fields: a text field may
+    # hold a newline byte, so a line of another length is never guessed at.
+    layout = BINARY if binary else TEXT
     rnd = random.Random(seed)
     separator = data.draw(st.sampled_from([s for s in SEPARATORS[encoding] if s]))
-    records = data.draw(st.lists(record_strategy(BINARY, ASCII_TEXT), min_size=2, max_size=12))
-    lines = [encode_record(BINARY, values, encoding, rnd) for values in records]
+    records = data.draw(st.lists(record_strategy(layout, ASCII_TEXT), min_size=2, max_size=12))
+    lines = [encode_record(layout, values, encoding, rnd) for values in records]
     # Not the first: the newline of the first record is taken for the file's, so a first record one
     # byte short before CR LF reads as a record ending in 0x0D before LF, and line 2 is the one named.
     wrong = rnd.randrange(1, len(lines))
@@ -479,9 +472,10 @@ def test_a_record_of_the_wrong_length_among_packed_fields_fails_the_run_naming_i
         lines[wrong] += "XYZ"[: rnd.randint(1, 3)].encode(encoding)
     file = separator.join(lines) + separator
     # WHEN it is planned THEN the run fails, naming the line
-    with pytest.raises(InputFileError, match=rf"^line {wrong + 1} \(byte offset \d+\): expected a record of "
-                                             rf"{BINARY.record_length} bytes"):
-        plan_fixed_width(blocks_of(file, block), BINARY, fmt(encoding, "newline"), 5, 1 << 20)
+    offset = sum(len(line) + len(separator) for line in lines[:wrong])
+    with pytest.raises(InputFileError, match=rf"^line {wrong + 1} \(byte offset {offset}\): expected a record of "
+                                             rf"{layout.record_length} bytes"):
+        plan_fixed_width(blocks_of(file, block), layout, fmt(encoding, "newline"), 5, 1 << 20)
 
 
 # ------------------------------------------------------------------ files that cannot be read
