@@ -26,9 +26,9 @@ import time
 import pandas as pd
 
 from chalicelib.delivery import write_error_part, write_part
-from chalicelib.formats import plan_file, read_records
+from chalicelib.inputs import plan_file, read_records
 from chalicelib.models import InputFormat
-from chalicelib.record_types import load_specs, transform
+from chalicelib.records import load_specs, transform
 from chalicelib.storage import LocalFile
 from datagen.fixed_width import write_fixed_width_file
 from datagen.legacy_files import write_legacy_file

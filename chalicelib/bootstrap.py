@@ -17,7 +17,7 @@ from botocore.config import Config
 from chalicelib.config import Settings
 from chalicelib.credentials import CredentialVault
 from chalicelib.reaper import Reaper
-from chalicelib.record_types import RecordSpec, load_specs
+from chalicelib.records import RecordSpec, load_specs
 from chalicelib.runs import RunStore
 from chalicelib.service import MigrationService
 from chalicelib.storage import DataRoot

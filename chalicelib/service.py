@@ -16,7 +16,7 @@ from chalicelib.delivery import part_name
 from chalicelib.errors import InvalidRequest, RunConflict, RunNotFound
 from chalicelib.models import ChunkMessage, MigrationRequest, RunStatus, parse_authentication
 from chalicelib.observability import log
-from chalicelib.record_types import RecordSpec
+from chalicelib.records import RecordSpec
 from chalicelib.runs import RunStore
 from chalicelib.storage import DataRoot
 from chalicelib.work_queue import WorkQueue

@@ -24,8 +24,8 @@ from chalicelib.errors import InputFileError, InvalidRequest
 from chalicelib.models import (ChunkMessage, InputFormat, OutputMode, RunStatus, Step, STEP_ORDER,
                                parse_message)
 from chalicelib.observability import emit_metrics, log
-from chalicelib.formats import plan_file, read_records
-from chalicelib.record_types import RecordSpec, transform
+from chalicelib.inputs import plan_file, read_records
+from chalicelib.records import RecordSpec, transform
 from chalicelib.runs import RunStore
 from chalicelib.storage import DataRoot, StoredFile
 from chalicelib.work_queue import WorkQueue

@@ -34,9 +34,9 @@ from typing import BinaryIO
 
 import numpy as np
 
-from chalicelib.fixed_width import FieldLayout, Layout, _codec, _number, read_fixed_chunk
+from chalicelib.inputs.fixed.reader import FieldLayout, Layout, _codec, _number, read_fixed_chunk
 from chalicelib.models import InputFormat
-from chalicelib.record_types import RecordSpec, load_specs, transform
+from chalicelib.records import RecordSpec, load_specs, transform
 from datagen.legacy_files import InvalidRecord, _blocks, _spec
 
 SEPARATORS = {"none": "", "lf": "\n", "newline": "\n", "crlf": "\r\n", "nl": "\x85"}

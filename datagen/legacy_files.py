@@ -46,7 +46,9 @@ from typing import Callable, Iterator, NamedTuple, TextIO
 
 import numpy as np
 
-from chalicelib.record_types import DATE_FORMATS, SSN_PATTERN, CrossFieldRule, FieldSpec, RecordSpec, load_specs
+from chalicelib.records.dates import DATE_FORMATS
+from chalicelib.records.schema import CrossFieldRule, FieldSpec, RecordSpec, load_specs
+from chalicelib.records.transform import SSN_PATTERN
 
 REFERENCE_DAY = date(2025, 6, 30)
 BLOCK_RECORDS = 50_000

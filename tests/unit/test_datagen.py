@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from chalicelib.record_types import load_specs, transform
+from chalicelib.records import load_specs, transform
 from datagen import legacy_files
 from datagen.legacy_files import generate_rows, main, write_legacy_csv, write_legacy_file
 

@@ -13,11 +13,12 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from chalicelib.errors import InputFileError
-from chalicelib.fixed_width import Layout, load_layout, plan_fixed_width, read_fixed_chunk
+from chalicelib.inputs.fixed.reader import Layout, load_layout, plan_fixed_width, read_fixed_chunk
 from chalicelib.models import InputFormat
-from chalicelib.planner import plan_delimited
-from chalicelib.reader import read_chunk
-from chalicelib.record_types import SpecError, load_spec, load_specs, transform
+from chalicelib.inputs.delimited import plan_delimited
+from chalicelib.inputs.delimited import read_delimited_chunk as read_chunk
+from chalicelib.errors import SpecError
+from chalicelib.records import load_spec, load_specs, transform
 from datagen.fixed_width import write_fixed_width, write_fixed_width_file
 from datagen.legacy_files import generate_rows, write_legacy_file
 

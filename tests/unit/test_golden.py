@@ -25,9 +25,10 @@ from pathlib import Path
 import pytest
 
 from chalicelib.delivery import write_error_part, write_part
-from chalicelib.planner import plan_delimited
-from chalicelib.reader import read_chunk
-from chalicelib.record_types import header_problems, load_specs, transform
+from chalicelib.inputs.delimited import plan_delimited
+from chalicelib.inputs.delimited import read_delimited_chunk as read_chunk
+from chalicelib.inputs.delimited import header_problems
+from chalicelib.records import load_specs, transform
 from chalicelib.storage import LocalFile
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
@@ -45,7 +46,7 @@ def migrate(spec, data: bytes, out: Path, records_per_chunk: int, block: int) ->
     each concatenated in chunk order."""
     blocks = [data[i:i + block] for i in range(0, len(data), block)]
     plan = plan_delimited(blocks, records_per_chunk, 1 << 20)
-    assert header_problems(spec, plan.header) is None
+    assert header_problems(spec.record_type, spec.source_columns, plan.header) is None
     folder = LocalFile(str(out), "out")
     for number, chunk in enumerate(plan.chunks, start=1):
         read = read_chunk(data[chunk.start:chunk.end], plan.header, chunk.first_row)

@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chalicelib.errors import InputFileError
-from chalicelib.planner import plan_delimited
-from chalicelib.reader import read_chunk
+from chalicelib.inputs.delimited import plan_delimited
+from chalicelib.inputs.delimited import read_delimited_chunk as read_chunk
 
 HEADER = ["ID", "NAME", "NOTE"]
 # Fields that make delimited files awkward: every delimiter, quotes, newlines (LF and CRLF),

@@ -7,7 +7,7 @@ import io
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.reader import read_chunk
+from chalicelib.inputs.delimited import read_delimited_chunk as read_chunk
 
 HEADER = ["A", "B", "C"]
 field = st.text(alphabet=st.sampled_from(list('x ,"\n')), max_size=6)

@@ -11,7 +11,7 @@ rest of the service only uses three entry points:
   boundaries, like the delimited planner (same chunk-size rules, same
   `Plan`); the header is the layout's field names in the spec's order.
 - `read_fixed_chunk`: one chunk's bytes to a frame of text values, exactly as
-  the delimited reader would give them, so `record_types.transform` validates
+  the delimited reader would give them, so `records.transform` validates
   them unchanged.
 
 How records are found:
@@ -52,10 +52,8 @@ import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
-from chalicelib.errors import InputFileError
-from chalicelib.planner import Plan, _Cutter
-from chalicelib.reader import ChunkFrame
-from chalicelib.record_types import SpecError
+from chalicelib.errors import InputFileError, SpecError
+from chalicelib.inputs.chunks import ChunkFrame, Cutter, Plan
 
 if TYPE_CHECKING:
     from chalicelib.models import InputFormat
@@ -369,8 +367,10 @@ class _Scanner:
                     break
                 # The last record without its newline, then padding; padding with a newline in it
                 # would mean a blank line came first, and then the record is the one after it.
+                # So would a blank line followed by a whole record: the blank line is taken first.
                 if len(rest) >= size and codec.padding[rest[size:]].all() \
-                        and not terminators[rest[size:]].any() and not self._cut_short(rest):
+                        and not terminators[rest[size:]].any() and not self._cut_short(rest) \
+                        and not self._blank_line_then_record(rest):
                     runs.append(np.array([pos], dtype=np.int64))  # the last record, without its newline
                     pos, bare_last = n, True
                     break
@@ -385,6 +385,12 @@ class _Scanner:
             raise InputFileError(self._misplaced(base + pos))
         starts = np.concatenate(runs) if runs else _EMPTY
         return self._records(arr, starts, pos, bare_last)
+
+    def _blank_line_then_record(self, rest: np.ndarray) -> bool:
+        """Whether the file's last bytes read as a blank line (padding, then a newline) and a whole record."""
+        found = np.flatnonzero(self.codec.terminators[rest[: self.length]])
+        return bool(len(found)) and bool(self.codec.padding[rest[:int(found[0])]].all()) \
+            and len(rest) - int(found[0]) - 1 >= self.length
 
     def _cut_short(self, rest: np.ndarray) -> bool:
         """Whether the file's last bytes are a record cut short and its newline rather than a
@@ -438,7 +444,7 @@ def plan_fixed_width(blocks: Iterable[bytes], layout: Layout, fmt: "InputFormat"
     size = layout.record_length
     scanner = _Scanner(layout, codec, fmt.record_separator)
     longest_line = max(1 << 20, 64 * size)
-    cutter: _Cutter | None = None
+    cutter: Cutter | None = None
     carry = b""
     base = 0      # absolute offset of the carried bytes
     for block in blocks:
@@ -451,7 +457,7 @@ def plan_fixed_width(blocks: Iterable[bytes], layout: Layout, fmt: "InputFormat"
                 carry = data  # maybe a byte-order mark: wait for more bytes
                 continue
             start = len(UTF8_BOM) if codec.utf8 and data.startswith(UTF8_BOM) else 0
-            cutter = _Cutter(start, records_per_chunk, max_chunk_bytes)
+            cutter = Cutter(start, records_per_chunk, max_chunk_bytes)
         found = scanner.scan(np.frombuffer(data, dtype=np.uint8), start, final=False, base=base)
         if len(found.ends):
             cutter.add(found.ends + base)
@@ -464,7 +470,7 @@ def plan_fixed_width(blocks: Iterable[bytes], layout: Layout, fmt: "InputFormat"
     if cutter is None:  # nothing, or fewer bytes than a byte-order mark
         if not carry:
             raise InputFileError("file is empty")
-        cutter = _Cutter(0, records_per_chunk, max_chunk_bytes)
+        cutter = Cutter(0, records_per_chunk, max_chunk_bytes)
     found = scanner.scan(np.frombuffer(carry, dtype=np.uint8), 0, final=True, base=base)
     if fmt.record_separator == "newline" and not scanner.newlines_seen and len(found.lengths) \
             and found.lengths[0] >= 2 * size:  # room for two records or more: no wrong-length line

@@ -5,12 +5,17 @@ mainframe records; it asks here.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalicelib.errors import InputFileError
-from chalicelib.models import InputFormat
-from chalicelib.planner import Plan, plan_delimited
-from chalicelib.reader import ChunkFrame, read_chunk
-from chalicelib.record_types import RecordSpec, header_problems
-from chalicelib.storage import StoredFile
+from chalicelib.inputs.chunks import ChunkFrame, Plan
+from chalicelib.inputs.delimited import header_problems, plan_delimited, read_delimited_chunk
+from chalicelib.inputs.fixed.reader import plan_fixed_width, read_fixed_chunk
+
+if TYPE_CHECKING:
+    from chalicelib.models import InputFormat
+    from chalicelib.records.schema import RecordSpec
+    from chalicelib.storage import StoredFile
 
 
 def plan_file(source: StoredFile, fmt: InputFormat, spec: RecordSpec, records_per_chunk: int,
@@ -19,14 +24,13 @@ def plan_file(source: StoredFile, fmt: InputFormat, spec: RecordSpec, records_pe
     if fmt.type == "fixed_width":
         if spec.layout is None:
             raise InputFileError(f"record type {spec.record_type!r} has no fixed-width layout")
-        from chalicelib.fixed_width import plan_fixed_width
         return plan_fixed_width(source.iter_blocks(), spec.layout, fmt, records_per_chunk, max_chunk_bytes)
     plan = plan_delimited(source.iter_blocks(), records_per_chunk, max_chunk_bytes,
                           fmt.encoding, fmt.delimiter, fmt.header)
     if not fmt.header:
         plan.header = spec.source_columns  # without a header row, columns come in the spec's order
     else:
-        problem = header_problems(spec, plan.header)
+        problem = header_problems(spec.record_type, spec.source_columns, plan.header)
         if problem:
             raise InputFileError(problem)
     return plan
@@ -34,6 +38,5 @@ def plan_file(source: StoredFile, fmt: InputFormat, spec: RecordSpec, records_pe
 
 def read_records(data: bytes, header: list[str], fmt: InputFormat, spec: RecordSpec, first_row: int) -> ChunkFrame:
     if fmt.type == "fixed_width":
-        from chalicelib.fixed_width import read_fixed_chunk
         return read_fixed_chunk(data, spec.layout, fmt, first_row)
-    return read_chunk(data, header, first_row, fmt.encoding, fmt.delimiter)
+    return read_delimited_chunk(data, header, first_row, fmt.encoding, fmt.delimiter)

@@ -1,4 +1,4 @@
-"""Cut a delimited file into chunks on record boundaries (DESIGN 3).
+"""Delimited text files: cut one into chunks on record boundaries (DESIGN 3), read a chunk.
 
 A quoted field may hold delimiters, doubled quotes and newlines, so a newline
 ends a record only when an even number of quote characters precede it. The scan
@@ -9,72 +9,30 @@ their first record number and record count; workers read only their range.
 
 Blank lines are not records (pandas skips them too), so the counts here are the
 counts the workers will read.
+
+Reading a chunk: the fast path is pandas' C parser with every column as text
+(no type guessing, no NA detection: validation decides what a blank means).
+pandas pads a short record and may drop a long one's extra fields without a
+word, so the fields of every record are first counted (vectorised,
+quote-aware); a chunk with a record of the wrong width takes the slow path,
+which parses it with the csv module and reports those records one by one
+instead of failing the chunk.
 """
 from __future__ import annotations
 
 import codecs
 import csv
 import io
-from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
 import numpy as np
+import pandas as pd
 
 from chalicelib.errors import InputFileError
+from chalicelib.inputs.chunks import ChunkFrame, Cutter, Plan
 
 NEWLINE, QUOTE, CR = 10, 34, 13
 UTF8_BOM = b"\xef\xbb\xbf"
-
-
-@dataclass(frozen=True)
-class ChunkRange:
-    start: int
-    end: int
-    first_row: int
-    rows: int
-
-
-@dataclass
-class Plan:
-    header: list[str]
-    chunks: list[ChunkRange] = field(default_factory=list)
-
-    @property
-    def total_records(self) -> int:
-        return sum(c.rows for c in self.chunks)
-
-
-class _Cutter:
-    """Accumulates record ends and closes a chunk every `records` records or `max_bytes` bytes."""
-
-    def __init__(self, start: int, records: int, max_bytes: int):
-        self.records, self.max_bytes = records, max_bytes
-        self.chunk_start, self.rows_in_chunk, self.next_row = start, 0, 1
-        self.last_end = start  # offset just past the last record seen
-        self.chunks: list[ChunkRange] = []
-
-    def add(self, ends: np.ndarray) -> None:
-        """`ends` are offsets just past each record's newline, ascending."""
-        i, n = 0, len(ends)
-        while i < n:
-            need = self.records - self.rows_in_chunk
-            # The byte limit: the first record end at or past chunk_start + max_bytes.
-            by_bytes = int(np.searchsorted(ends[i:], self.chunk_start + self.max_bytes, side="left"))
-            take = min(need, by_bytes + 1)
-            if i + take > n:
-                self.rows_in_chunk += n - i
-                self.last_end = int(ends[-1])
-                return
-            i += take
-            self.rows_in_chunk += take
-            self.last_end = int(ends[i - 1])
-            self.close()
-
-    def close(self) -> None:
-        if self.rows_in_chunk:
-            self.chunks.append(ChunkRange(self.chunk_start, self.last_end, self.next_row, self.rows_in_chunk))
-            self.next_row += self.rows_in_chunk
-        self.chunk_start, self.rows_in_chunk = self.last_end, 0
 
 
 def plan_delimited(blocks: Iterable[bytes], records_per_chunk: int, max_chunk_bytes: int,
@@ -92,7 +50,7 @@ def plan_delimited(blocks: Iterable[bytes], records_per_chunk: int, max_chunk_by
     last_content = 0      # offset just past the last non-blank byte
     header_start, header_end = 0, None
     head = bytearray()    # the file's first bytes, until the header's record ends
-    cutter: _Cutter | None = None
+    cutter: Cutter | None = None
     lines_before = 0
 
     for block in _first_at_least(blocks, len(UTF8_BOM)):
@@ -103,7 +61,7 @@ def plan_delimited(blocks: Iterable[bytes], records_per_chunk: int, max_chunk_by
                 header_start = prev_end = len(UTF8_BOM)
             if not has_header:
                 header_end = header_start
-                cutter = _Cutter(header_start, records_per_chunk, max_chunk_bytes)
+                cutter = Cutter(header_start, records_per_chunk, max_chunk_bytes)
         try:
             decoder.decode(block)
         except UnicodeDecodeError as err:
@@ -135,7 +93,7 @@ def plan_delimited(blocks: Iterable[bytes], records_per_chunk: int, max_chunk_by
             if len(ends):
                 header_end = int(ends[0])
                 ends = ends[1:]
-                cutter = _Cutter(header_end, records_per_chunk, max_chunk_bytes)
+                cutter = Cutter(header_end, records_per_chunk, max_chunk_bytes)
         if cutter is not None and len(ends):
             cutter.add(ends)
         stripped = block.rstrip()
@@ -155,7 +113,7 @@ def plan_delimited(blocks: Iterable[bytes], records_per_chunk: int, max_chunk_by
     if header_end is None:
         # One line and no newline: a header without records.
         header_end = last_content
-        cutter = _Cutter(header_end, records_per_chunk, max_chunk_bytes)
+        cutter = Cutter(header_end, records_per_chunk, max_chunk_bytes)
     elif last_content > prev_end:
         # The last record has no newline after it.
         cutter.add(np.array([offset], dtype=np.int64))
@@ -180,3 +138,84 @@ def parse_header(data: bytes, encoding: str = "utf-8", delimiter: str = ",") -> 
     text = data.decode(encoding).rstrip("\r\n")
     row = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
     return [name.strip() for name in row]
+
+
+def header_problems(record_type: str, columns: list[str], header: list[str]) -> str | None:
+    """Say what is wrong with a file's header for a record type whose source columns are `columns`, or None."""
+    missing = [c for c in columns if c not in header]
+    unexpected = [c for c in header if c not in columns]
+    duplicated = sorted({c for c in header if header.count(c) > 1})
+    problems = []
+    if missing:
+        problems.append(f"missing columns: {', '.join(missing)}")
+    if unexpected:
+        problems.append(f"unexpected columns: {', '.join(unexpected)}")
+    if duplicated:
+        problems.append(f"duplicated columns: {', '.join(duplicated)}")
+    if not problems:
+        return None
+    return f"header does not match record type {record_type!r}: " + "; ".join(problems)
+
+
+def read_delimited_chunk(data: bytes, header: list[str], first_row: int, encoding: str = "utf-8",
+               delimiter: str = ",") -> ChunkFrame:
+    if not _all_records_have(len(header), data, delimiter):
+        return _read_slowly(data, header, first_row, encoding, delimiter)
+    try:
+        frame = pd.read_csv(io.BytesIO(data), header=None, names=header, dtype=object, na_filter=False,
+                            keep_default_na=False, encoding=encoding, sep=delimiter, engine="c",
+                            skip_blank_lines=True, quoting=csv.QUOTE_MINIMAL,
+                            low_memory=False)  # one pass: a chunk is bounded anyway
+    except pd.errors.ParserError:
+        return _read_slowly(data, header, first_row, encoding, delimiter)
+    except pd.errors.EmptyDataError:
+        frame = pd.DataFrame({name: pd.Series([], dtype=object) for name in header})
+    return ChunkFrame(frame, np.arange(first_row, first_row + len(frame)), [])
+
+
+def _all_records_have(width: int, data: bytes, delimiter: str) -> bool:
+    """True when every non-blank record holds exactly `width` fields.
+
+    Separators are counted per record, then those inside quoted fields are
+    taken off, counted per quoted field: lookups proportional to records and
+    quotes, never one per separator.
+    """
+    arr = np.frombuffer(data, dtype=np.uint8)
+    if not len(arr):
+        return True
+    quotes = np.flatnonzero(arr == 34)
+    if len(quotes) % 2:
+        return False  # unbalanced quotes: let the careful parser say where
+    newlines = np.flatnonzero(arr == 10)
+    newlines = newlines[(np.searchsorted(quotes, newlines) & 1) == 0]
+    ends = newlines if arr[-1] == 10 else np.append(newlines, len(arr))
+    starts = np.concatenate(([0], newlines + 1))[: len(ends)]
+    separators = np.flatnonzero(arr == ord(delimiter))
+    fields = np.searchsorted(separators, ends) - np.searchsorted(separators, starts) + 1
+    if len(quotes):
+        opens, closes = quotes[0::2], quotes[1::2]
+        quoted = np.searchsorted(separators, closes) - np.searchsorted(separators, opens)
+        fields -= np.bincount(np.searchsorted(ends, opens), weights=quoted, minlength=len(ends)).astype(np.int64)
+    length = ends - starts
+    blank = (length == 0) | ((length == 1) & (arr[np.minimum(starts, len(arr) - 1)] == 13))
+    return bool(np.all(fields[~blank] == width))
+
+
+def _read_slowly(data: bytes, header: list[str], first_row: int, encoding: str,
+                 delimiter: str) -> ChunkFrame:
+    text = data.decode(encoding)
+    good: list[list[str]] = []
+    rows: list[int] = []
+    malformed: list[tuple[int, str]] = []
+    row = first_row
+    for record in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter):
+        if not record:
+            continue  # a blank line is not a record
+        if len(record) == len(header):
+            good.append(record)
+            rows.append(row)
+        else:
+            malformed.append((row, f"expected {len(header)} fields, found {len(record)}"))
+        row += 1
+    frame = pd.DataFrame(good, columns=header, dtype=object)
+    return ChunkFrame(frame, np.array(rows, dtype=np.int64), malformed)

@@ -1,0 +1,72 @@
+"""What planning and reading give, whatever the input format: chunk ranges, a plan, a chunk's records.
+
+A plan is a list of byte ranges cut on record boundaries (DESIGN 3), with each
+range's first record number and record count; a worker reads only its range
+and turns it into a `ChunkFrame`. The `Cutter` is the one place that decides
+where a chunk ends, for every format.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class ChunkRange:
+    start: int
+    end: int
+    first_row: int
+    rows: int
+
+
+@dataclass
+class Plan:
+    header: list[str]
+    chunks: list[ChunkRange] = field(default_factory=list)
+
+    @property
+    def total_records(self) -> int:
+        return sum(c.rows for c in self.chunks)
+
+
+class Cutter:
+    """Accumulates record ends and closes a chunk every `records` records or `max_bytes` bytes."""
+
+    def __init__(self, start: int, records: int, max_bytes: int):
+        self.records, self.max_bytes = records, max_bytes
+        self.chunk_start, self.rows_in_chunk, self.next_row = start, 0, 1
+        self.last_end = start  # offset just past the last record seen
+        self.chunks: list[ChunkRange] = []
+
+    def add(self, ends: np.ndarray) -> None:
+        """`ends` are offsets just past each record's newline, ascending."""
+        i, n = 0, len(ends)
+        while i < n:
+            need = self.records - self.rows_in_chunk
+            # The byte limit: the first record end at or past chunk_start + max_bytes.
+            by_bytes = int(np.searchsorted(ends[i:], self.chunk_start + self.max_bytes, side="left"))
+            take = min(need, by_bytes + 1)
+            if i + take > n:
+                self.rows_in_chunk += n - i
+                self.last_end = int(ends[-1])
+                return
+            i += take
+            self.rows_in_chunk += take
+            self.last_end = int(ends[i - 1])
+            self.close()
+
+    def close(self) -> None:
+        if self.rows_in_chunk:
+            self.chunks.append(ChunkRange(self.chunk_start, self.last_end, self.next_row, self.rows_in_chunk))
+            self.next_row += self.rows_in_chunk
+        self.chunk_start, self.rows_in_chunk = self.last_end, 0
+
+
+@dataclass
+class ChunkFrame:
+    frame: pd.DataFrame          # the well-formed records
+    rows: np.ndarray             # their record numbers in the source file
+    malformed: list[tuple[int, str]]  # (record number, what is wrong)
+    malformed_rule: str = "field_count"  # the rule such records break, in the error report
