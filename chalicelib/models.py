@@ -59,8 +59,14 @@ REQUEST_FIELDS = {
 DELIMITERS = {",": ",", "|": "|", "\t": "\t", "tab": "\t", ";": ";"}
 ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "latin-1": "latin-1", "latin1": "latin-1",
              "iso-8859-1": "latin-1", "windows-1252": "cp1252", "cp1252": "cp1252",
-             "ascii": "ascii", "cp037": "cp037", "ebcdic": "cp037"}
-FORMAT_KEYS = {"type", "delimiter", "header", "encoding", "record_separator"}
+             "ascii": "ascii", "ebcdic": "cp037",
+             # EBCDIC code pages (docs/fixed-width.md): US/Canada, Germany, Denmark/Norway, Finland/Sweden,
+             # Italy, Spain, UK, France, international, and their euro versions 1140-1149.
+             **{f"cp{n:03d}": f"cp{n:03d}" for n in (37, 273, 277, 278, 280, 284, 285, 297, 500,
+                                                     *range(1140, 1150))}}
+EBCDIC_ENCODINGS = {name for name in ENCODINGS.values() if name.startswith("cp") and name != "cp1252"}
+RECORD_FORMATS = {"F": "F", "FB": "F", "V": "V", "VB": "VB"}
+FORMAT_KEYS = {"type", "delimiter", "header", "encoding", "record_separator", "recfm"}
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,7 @@ class InputFormat:
     header: bool = True
     encoding: str = "utf-8"          # a Python codec name
     record_separator: str = "newline"  # fixed width: "newline" (LF or CRLF) or "none"
+    recfm: str = "F"                 # fixed width: "F" fixed-length records, "V" or "VB" with RDWs (and BDWs)
 
     @classmethod
     def from_body(cls, raw: Any) -> "InputFormat":
@@ -96,12 +103,17 @@ class InputFormat:
         encoding = str(raw.get("encoding", "cp037" if kind == "fixed_width" else "utf-8")).lower()
         if encoding not in ENCODINGS:
             raise InvalidRequest(f"input_format.encoding: must be one of {', '.join(sorted(ENCODINGS))}")
-        if kind == "delimited" and ENCODINGS[encoding] == "cp037":
+        if kind == "delimited" and ENCODINGS[encoding] in EBCDIC_ENCODINGS:
             raise InvalidRequest("input_format.encoding: EBCDIC is supported for fixed-width files only")
-        separator = raw.get("record_separator", "newline")
+        recfm = raw.get("recfm", "F")
+        if recfm not in RECORD_FORMATS or (kind == "delimited" and "recfm" in raw):
+            raise InvalidRequest("input_format.recfm: must be F, FB, V or VB, for fixed-width files only")
+        separator = raw.get("record_separator", "newline" if RECORD_FORMATS[recfm] == "F" else "none")
         if separator not in ("newline", "none"):
             raise InvalidRequest("input_format.record_separator: must be newline or none")
-        return cls(kind, DELIMITERS[delimiter], header, ENCODINGS[encoding], separator)
+        if RECORD_FORMATS[recfm] != "F" and separator != "none":
+            raise InvalidRequest("input_format.record_separator: variable-length records (V, VB) have none")
+        return cls(kind, DELIMITERS[delimiter], header, ENCODINGS[encoding], separator, RECORD_FORMATS[recfm])
 
 
 @dataclass(frozen=True)

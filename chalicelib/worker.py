@@ -13,7 +13,6 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Callable
 
 import requests
 

@@ -34,7 +34,11 @@ from typing import BinaryIO
 
 import numpy as np
 
-from chalicelib.inputs.fixed.reader import FieldLayout, Layout, _codec, _number, read_fixed_chunk
+from chalicelib.inputs.fixed.codepages import codec_for
+from chalicelib.inputs.fixed.decoding import decode_field
+from chalicelib.inputs.fixed.file_layout import FileLayout
+from chalicelib.inputs.fixed.layout import FieldLayout
+from chalicelib.inputs.fixed.reader import read_fixed_chunk
 from chalicelib.models import InputFormat
 from chalicelib.records import RecordSpec, load_specs, transform
 from datagen.legacy_files import InvalidRecord, _blocks, _spec
@@ -48,7 +52,7 @@ def separator_bytes(separator: str, encoding: str) -> bytes:
     EBCDIC), "crlf" adds its CR, "nl" is EBCDIC's NL (0x15, as z/OS UNIX text files end lines)."""
     if separator not in SEPARATORS:
         raise ValueError(f"separator must be one of {', '.join(SEPARATORS)}, not {separator!r}")
-    if separator == "nl" and not _codec(encoding).ebcdic:
+    if separator == "nl" and not codec_for(encoding).ebcdic:
         raise ValueError("separator 'nl' (0x15) is for EBCDIC files")
     return SEPARATORS[separator].encode(encoding)
 
@@ -56,8 +60,8 @@ def separator_bytes(separator: str, encoding: str) -> bytes:
 class _Encoder:
     """Turns columns of text values into fixed-width records of one layout and encoding."""
 
-    def __init__(self, layout: Layout, encoding: str, separator: bytes, spec: RecordSpec | None = None):
-        codec = _codec(encoding)
+    def __init__(self, layout: FileLayout, encoding: str, separator: bytes, spec: RecordSpec | None = None):
+        codec = codec_for(encoding)
         if codec.utf8:
             raise ValueError("fixed-width files are written in a single-byte encoding (cp037, latin-1, ascii...)")
         self.layout, self.codec, self.separator = layout, codec, separator
@@ -92,15 +96,15 @@ class _Encoder:
             out[:, size:] = np.frombuffer(self.separator, dtype=np.uint8)
         cut: dict[str, np.ndarray] = {}
         altered: dict[str, np.ndarray] = {}
-        for f in self.layout.fields:
-            values = np.asarray(columns[f.source], dtype=object)
+        for source, f in zip(self.layout.names, self.layout.columns):
+            values = np.asarray(columns[source], dtype=object)
             if f.numeric:
-                none = self.none_values.get(f.source)
+                none = self.none_values.get(source)
                 if none:
                     values = np.where(np.isin(values, list(none)), "", values)
-                cells, cut[f.source], altered[f.source] = self._number(values, f)
+                cells, cut[source], altered[source] = self._number(values, f)
             else:
-                cells, cut[f.source], altered[f.source] = self._text(values, f.length)
+                cells, cut[source], altered[source] = self._text(values, f.length)
             out[:, f.offset:f.offset + f.length] = cells
         return out, cut, altered
 
@@ -145,8 +149,8 @@ class _Encoder:
                 cells[wrong] = HIGH_VALUES
             else:
                 cells[wrong] = self._text(values[wrong], f.length)[0]
-                decoded = _number(cells[wrong], f, self.codec)
-                still_valid = np.array([not v.startswith("<invalid") for v in decoded.tolist()], dtype=bool)
+                decoded = decode_field(cells[wrong], f, self.codec)
+                still_valid = np.ones(int(wrong.sum()), dtype=bool) if decoded.invalid is None else ~decoded.invalid
                 rows = np.flatnonzero(wrong)[still_valid]
                 cells[rows, -1] = self.question  # a number after all, or blank: make it plainly invalid
         # Digits written as they are (a date, a code) but fewer than the field: zero-filled.
@@ -185,7 +189,7 @@ def write_fixed_width(out: BinaryIO, record_type: str, records: int, encoding: s
     if spec.layout is None:
         raise ValueError(f"record type {record_type!r} has no fixed-width layout")
     encoder = _Encoder(spec.layout, encoding, separator_bytes(separator, encoding), spec)
-    fmt = InputFormat(type="fixed_width", header=False, encoding=_codec(encoding).name,
+    fmt = InputFormat(type="fixed_width", header=False, encoding=codec_for(encoding).name,
                       record_separator="newline" if separator != "none" else "none")
     invalid: list[InvalidRecord] = []
     first_row = 1

@@ -38,6 +38,7 @@ class Cutter:
         self.records, self.max_bytes = records, max_bytes
         self.chunk_start, self.rows_in_chunk, self.next_row = start, 0, 1
         self.last_end = start  # offset just past the last record seen
+        self.following: int | None = None  # add_counted: the record number after last_end
         self.chunks: list[ChunkRange] = []
 
     def add(self, ends: np.ndarray) -> None:
@@ -57,10 +58,33 @@ class Cutter:
             self.last_end = int(ends[i - 1])
             self.close()
 
+    def add_counted(self, ends: np.ndarray, counts: np.ndarray, after: np.ndarray) -> None:
+        """The general case: `ends` are the offsets where a chunk may end (after a record, or after a
+        block of records), `counts` the records of the run each adds (0 for a header, trailer or
+        skipped record), `after` the file's record number that follows each. A chunk's first_row is
+        then the number of the first record in its range, whether the run takes that record or not."""
+        total = np.cumsum(counts, dtype=np.int64)
+        i, n = 0, len(ends)
+        while i < n:
+            before = int(total[i - 1]) if i else 0
+            by_count = int(np.searchsorted(total, before + self.records - self.rows_in_chunk, side="left"))
+            by_bytes = max(i, int(np.searchsorted(ends, self.chunk_start + self.max_bytes, side="left")))
+            j = min(by_count, by_bytes)
+            if j >= n:
+                self.rows_in_chunk += int(total[-1]) - before
+                self.last_end, self.following = int(ends[-1]), int(after[-1])
+                return
+            self.rows_in_chunk += int(total[j]) - before
+            self.last_end, self.following = int(ends[j]), int(after[j])
+            self.close()
+            i = j + 1
+
     def close(self) -> None:
         if self.rows_in_chunk:
             self.chunks.append(ChunkRange(self.chunk_start, self.last_end, self.next_row, self.rows_in_chunk))
             self.next_row += self.rows_in_chunk
+        if self.following is not None:
+            self.next_row = self.following
         self.chunk_start, self.rows_in_chunk = self.last_end, 0
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from chalicelib.errors import SpecError
-from chalicelib.inputs.fixed.reader import load_layout
+from chalicelib.inputs.fixed.file_layout import load_file_layout
 from chalicelib.records.dates import DATE_FORMATS
 from chalicelib.records.transform import encode_column, plain_number
 
@@ -158,13 +158,13 @@ def load_spec(path: str) -> RecordSpec:
                                     rule.get("message", f"{rule['then']} is before {rule['first']}")))
     layout = None
     if "fixed_width" in raw:
-        layout = load_layout(name, raw["fixed_width"], sources)
+        layout = load_file_layout(name, raw["fixed_width"], sources, os.path.dirname(path))
         by_field = {f.source: f for f in fields}
-        for placed in layout.fields:
-            spec_field = by_field[placed.source]
+        for source, placed in zip(layout.names, layout.columns):
+            spec_field = by_field[source]
             # A numeric PIC already gives the reader its sign and decimal point.
             if placed.numeric and (spec_field.implied_decimals or spec_field.sign != "leading"):
-                raise SpecError(f"{name}: field {placed.source!r}: 'implied_decimals' and 'sign' describe text "
+                raise SpecError(f"{name}: field {source!r}: 'implied_decimals' and 'sign' describe text "
                                 f"amounts; its fixed-width PIC {placed.pic} already says where they are")
     return RecordSpec(raw["record_type"], raw.get("title", raw["record_type"]), raw.get("description", ""),
                       raw["endpoint"], fields, tuple(rules), layout)

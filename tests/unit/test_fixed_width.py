@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from chalicelib.errors import InputFileError
-from chalicelib.inputs.fixed.reader import Layout, load_layout, plan_fixed_width, read_fixed_chunk
+from chalicelib.inputs.fixed.file_layout import FileLayout, load_file_layout
+from chalicelib.inputs.fixed.reader import plan_fixed_width, read_fixed_chunk
 from chalicelib.models import InputFormat
 from chalicelib.inputs.delimited import plan_delimited
 from chalicelib.inputs.delimited import read_delimited_chunk as read_chunk
@@ -21,6 +22,10 @@ from chalicelib.errors import SpecError
 from chalicelib.records import load_spec, load_specs, transform
 from datagen.fixed_width import write_fixed_width, write_fixed_width_file
 from datagen.legacy_files import generate_rows, write_legacy_file
+
+
+def load_layout(name, raw, sources):
+    return load_file_layout(name, raw, sources, ".")
 
 
 def fmt(encoding: str = "cp037", separator: str = "none") -> InputFormat:
@@ -31,15 +36,15 @@ def blocks_of(data: bytes, size: int) -> list[bytes]:
     return [data[i:i + size] for i in range(0, len(data), size)] or [b""]
 
 
-def read_all(data: bytes, layout: Layout, form: InputFormat, block: int = 1 << 20, per_chunk: int = 25_000,
+def read_all(data: bytes, layout: FileLayout, form: InputFormat, block: int = 1 << 20, per_chunk: int = 25_000,
              max_bytes: int = 1 << 24):
     """Plan the file, read every chunk on its own: (row, values) of every record, malformed ones."""
     plan = plan_fixed_width(blocks_of(data, block), layout, form, per_chunk, max_bytes)
-    assert plan.header == layout.names
+    assert plan.header == list(layout.names)
     records, malformed = [], []
     for chunk in plan.chunks:
         part = read_fixed_chunk(data[chunk.start:chunk.end], layout, form, chunk.first_row)
-        assert list(part.frame.columns) == layout.names
+        assert list(part.frame.columns) == list(layout.names)
         assert len(part.frame) + len(part.malformed) == chunk.rows
         records += list(zip(part.rows.tolist(), part.frame.values.tolist()))
         malformed += part.malformed
@@ -66,15 +71,15 @@ def with_field(index: int, **changes) -> dict:
 def test_a_good_layout_loads_in_the_spec_s_source_order():
     shuffled = dict(GOOD, fields=list(reversed(GOOD["fields"])))
     layout = load_layout("x.json", shuffled, SOURCES)
-    assert layout.names == SOURCES
-    amount = layout.fields[1]
+    assert list(layout.names) == SOURCES
+    amount = layout.columns[1]
     assert (amount.numeric, amount.signed, amount.digits, amount.scale, amount.packed) == (True, True, 9, 2, True)
     assert layout.binary
 
 
 def test_length_may_be_left_to_the_pic():
     layout = load_layout("x.json", with_field(1, length=None), SOURCES)
-    assert layout.fields[1].length == 5
+    assert layout.columns[1].length == 5
 
 
 @pytest.mark.parametrize("raw, message", [
@@ -83,20 +88,20 @@ def test_length_may_be_left_to_the_pic():
     (dict(GOOD, record_length=True), r"'record_length' must be"),
     (dict(GOOD, fields=[]), r"'fields' must be a non-empty list"),
     (with_field(0, size=3), r"field 'ID': unknown key 'size'"),
-    (with_field(0, pic="X(10"), r"field 'ID': unknown PIC 'X\(10'"),
-    (with_field(0, pic="Z(10)"), r"field 'ID': unknown PIC 'Z\(10\)'"),
-    (with_field(2, pic="9(8)V"), r"field 'BORN': unknown PIC '9\(8\)V'"),
-    (with_field(2, pic="S"), r"field 'BORN': unknown PIC 'S'"),
-    (with_field(0, pic="SX(10)"), r"field 'ID': unknown PIC"),
-    (with_field(0, pic="X(0)"), r"field 'ID': PIC X\(0\) has a repeat count of 0"),
-    (with_field(1, usage="COMP"), r"field 'AMOUNT': usage 'COMP' is not supported \(supported: DISPLAY, COMP-3\)"),
-    (with_field(1, usage="BINARY"), r"field 'AMOUNT': usage 'BINARY' is not supported"),
-    (with_field(0, usage="COMP-3"), r"field 'ID': COMP-3 needs a numeric PIC"),
+    (with_field(0, pic="X(10"), r"field 'ID': PIC X\(10: unbalanced parentheses"),
+    (with_field(0, pic="Z(10)Q"), r"field 'ID': PIC Z\(10\)Q"),
+    (with_field(2, pic="9(8)VV"), r"field 'BORN': PIC 9\(8\)VV"),
+    (with_field(2, pic="S"), r"field 'BORN': PIC S: no digit positions"),
+    (with_field(0, pic="SX(10)"), r"field 'ID': PIC SX\(10\): S cannot appear with X or A"),
+    (with_field(0, pic="X(0)"), r"field 'ID': PIC X\(0\): a repeat count of \(0\)"),
+    (with_field(1, usage="COMP"), r"field 'AMOUNT': PIC S9\(7\)V99 COMP takes 4 bytes, not length 5"),
+    (with_field(1, usage="POINTER"), r"field 'AMOUNT': usage 'POINTER' is not supported"),
+    (with_field(0, usage="COMP-3"), r"field 'ID': PIC X\(10\): USAGE COMP-3 needs a numeric PIC"),
     (with_field(0, length=9), r"field 'ID': PIC X\(10\) takes 10 bytes, not length 9"),
     (with_field(1, usage=None), r"field 'AMOUNT': PIC S9\(7\)V99 takes 9 bytes, not length 5"),
     (with_field(1, length=9), r"field 'AMOUNT': PIC S9\(7\)V99 COMP-3 takes 5 bytes, not length 9"),
     (with_field(2, pic="9(6)"), r"field 'BORN': PIC 9\(6\) takes 6 bytes, not length 8"),
-    (with_field(1, pic="S9(17)V99", length=10), r"field 'AMOUNT': PIC S9\(17\)V99 has 19 digits; at most 18"),
+    (with_field(1, pic="S9(30)V99", length=17), r"field 'AMOUNT': PIC S9\(30\)V99: at most 31 digits"),
     (with_field(2, offset=25), r"field 'BORN': bytes 25-32 run past the record length 30"),
     (with_field(2, offset=-1), r"field 'BORN': 'offset' must be"),
     (with_field(2, offset=True), r"field 'BORN': 'offset' must be"),
@@ -131,21 +136,22 @@ def test_the_shipped_layouts_cover_their_specs():
     specs = load_specs()
     for name in ("disability", "claim"):
         layout = specs[name].layout
-        assert layout is not None and layout.names == specs[name].source_columns
+        assert layout is not None and list(layout.names) == specs[name].source_columns
         assert "fixed_width" in specs[name].describe()["input_formats"]
-    amount = {f.source: f for f in specs["disability"].layout.fields}["WEEKLY_BENEFIT_AMT"]
+    amount = {f.name: f for f in specs["disability"].layout.columns}["WEEKLY_BENEFIT_AMT"]
     assert (amount.pic, amount.usage, amount.length) == ("S9(7)V99", "COMP-3", 5)
-    claimed = {f.source: f for f in specs["claim"].layout.fields}["CLAIMED_AMT"]
+    claimed = {f.name: f for f in specs["claim"].layout.columns}["CLAIMED_AMT"]
     assert (claimed.pic, claimed.usage, claimed.signed) == ("S9(7)V99", "DISPLAY", True)
 
 
 # ------------------------------------------------------------------ decoding, by hand
 
-def one_field(pic: str, usage: str = "DISPLAY") -> Layout:
+def one_field(pic: str, usage: str = "DISPLAY") -> FileLayout:
     """A layout of one field, as long as its PIC says."""
     probe = load_layout("t.json", {"record_length": 64, "fields": [
         {"source": "V", "offset": 0, "pic": pic, "usage": usage}]}, ["V"])
-    return Layout(probe.fields[0].length, probe.fields)
+    return load_layout("t.json", {"record_length": probe.columns[0].length, "fields": [
+        {"source": "V", "offset": 0, "pic": pic, "usage": usage}]}, ["V"])
 
 
 def decode(pic: str, data: bytes, usage: str = "DISPLAY", encoding: str = "cp037") -> str:
@@ -230,7 +236,7 @@ def test_ascii_overpunched_signs_decode_as_hand_computed(text, expected):
     ("S9(5)V99", "F0F1F2F3F4C5F5"),    # a sign byte before the last
     ("S9(5)V99", "F0F0F1F2F3C1C5"),    # a sign byte (a letter) before the last
     ("S9(5)V99", "F0F0F1F2F3F440"),    # a space in the sign byte
-    ("9(5)", "F1F2F3F4C5"),            # an unsigned field cannot hold a sign
+    ("9(5)", "F1F2F3F4D5"),            # an unsigned field cannot hold a minus sign (C reads as F)
     ("9(8)", "F2F0F2F3D6F1F1F5"),      # a letter in a date
     ("9(4)", "F1F2F340"),              # a trailing space
 ])
@@ -241,7 +247,7 @@ def test_invalid_zoned_decimals_become_values_transform_rejects(pic, data):
 def test_what_transform_makes_of_invalid_numbers():
     spec = load_specs()["disability"]
     record = bytearray(b"\x40" * 220)
-    fields = {f.source: f for f in spec.layout.fields}
+    fields = {f.name: f for f in spec.layout.columns}
 
     def put(name: str, data: bytes) -> None:
         f = fields[name]
@@ -321,7 +327,7 @@ FIELDS = [  # (source, offset, pic, usage): every kind of field
 TEXT_FIELDS = [f for f in FIELDS if f[3] == "DISPLAY"]
 
 
-def make_layout(fields, record_length: int) -> Layout:
+def make_layout(fields, record_length: int) -> FileLayout:
     raw = {"record_length": record_length,
            "fields": [{"source": s, "offset": o, "pic": p, "usage": u} for s, o, p, u in fields]}
     return load_layout("t.json", raw, [s for s, _, _, _ in fields])
@@ -380,10 +386,10 @@ def number(f):
     return st.one_of(st.none(), st.integers(-top if f.signed else 0, top))
 
 
-def record_strategy(layout: Layout, chars: str):
+def record_strategy(layout: FileLayout, chars: str):
     parts = []
-    for f in layout.fields:
-        if f.source == "NAME":  # never blank, so that no generated record is a blank one
+    for f in layout.columns:
+        if f.name == "NAME":  # never blank, so that no generated record is a blank one
             parts.append(st.text(st.sampled_from("ABZaz09"), min_size=1, max_size=1).flatmap(
                 lambda first, f=f: st.text(st.sampled_from(chars), max_size=f.length - 1).map(lambda r: first + r)))
         elif f.numeric:
@@ -393,9 +399,9 @@ def record_strategy(layout: Layout, chars: str):
     return st.tuples(*parts)
 
 
-def encode_record(layout: Layout, values, encoding: str, rnd: random.Random) -> bytes:
+def encode_record(layout: FileLayout, values, encoding: str, rnd: random.Random) -> bytes:
     out = bytearray(" ".encode(encoding) * layout.record_length)
-    for f, value in zip(layout.fields, values):
+    for f, value in zip(layout.columns, values):
         out[f.offset:f.offset + f.length] = encode_field(f, value, encoding, rnd)
     return bytes(out)
 
@@ -447,7 +453,7 @@ def test_every_record_is_read_exactly_once_whatever_the_cut_points(data, encodin
     assert not malformed
     assert plan.total_records == len(records)
     assert [row for row, _ in read_back] == list(range(1, len(records) + 1))
-    expected = [[expected_text(f, v) for f, v in zip(layout.fields, values)] for values in records]
+    expected = [[expected_text(f, v) for f, v in zip(layout.columns, values)] for values in records]
     assert [values for _, values in read_back] == expected
     assert all(c.rows <= per_chunk for c in plan.chunks)
 
