@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 PYTHON313 := $(shell python3.13 -c 'import sys; print(sys.executable)' 2>/dev/null || \
 	ls -d $$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)/versions/3.13*/bin/python3.13 2>/dev/null | tail -1)
 
-.PHONY: run test bench browser venv clean help
+.PHONY: run test bench browser venv clean help layout
 
 CHROMIUM := /usr/bin/chromium
 CHROMEDRIVER := /usr/bin/chromedriver
@@ -18,6 +18,7 @@ help:
 	@echo "make run    start the service locally (API on http://127.0.0.1:8000/)"
 	@echo "make test   run the whole test suite"
 	@echo "make bench  run the benchmarks (1M records; takes a few minutes)"
+	@echo "make layout TYPE=claim  (or COPYBOOK=file.cpy)  print the fixed-width layout the service understood"
 	@echo "make browser  install headless Chromium + ChromeDriver for the dashboard tests (root, Debian)"
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -53,6 +54,10 @@ browser:
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+# The layout as the service reads it, to hold against the mainframe's compile listing.
+layout: $(STAMP)
+	@$(PY) -m tools.layout $(if $(COPYBOOK),--copybook $(COPYBOOK) $(if $(RECORD),--record $(RECORD)),$(TYPE))
 
 clean:
 	rm -rf $(VENV) data/output .pytest_cache

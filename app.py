@@ -82,8 +82,13 @@ def migration_errors(run_id):
 @app.route("/api/v1/record-types", methods=["GET"])
 @answers_json
 def record_types():
-    specs = bootstrap.components().specs
-    return {"record_types": [spec.describe() for spec in specs.values()]}
+    return service().record_types()
+
+
+@app.route("/api/v1/record-types/{record_type}/layout", methods=["GET"])
+@answers_json
+def record_type_layout(record_type):
+    return service().layout(record_type)
 
 
 # The stage caps how many workers run at once (the event source's maximum

@@ -31,6 +31,13 @@ class RunNotFound(ServiceError):
         super().__init__(f"Migration run not found: {run_id}")
 
 
+class RecordTypeNotFound(ServiceError):
+    status_code = 404
+
+    def __init__(self, record_type: str, what: str = "record type"):
+        super().__init__(f"No {what}: {record_type[:64]}")
+
+
 class RunConflict(ServiceError):
     """The run is in a state that does not allow the action (e.g. cancel a finished run)."""
 

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 
 from chalicelib.credentials import CredentialVault
 from chalicelib.delivery import part_name
-from chalicelib.errors import InvalidRequest, RunConflict, RunNotFound
+from chalicelib.errors import InvalidRequest, RecordTypeNotFound, RunConflict, RunNotFound
 from chalicelib.models import ChunkMessage, MigrationRequest, RunStatus, parse_authentication
 from chalicelib.observability import log
 from chalicelib.records import RecordSpec
@@ -35,6 +35,19 @@ class MigrationService:
     data_root: DataRoot
     vault: CredentialVault
     specs: dict[str, RecordSpec]
+
+    def record_types(self) -> dict:
+        return {"record_types": [spec.describe() for spec in self.specs.values()]}
+
+    def layout(self, record_type: str) -> dict:
+        """The fixed-width layout the service understood for a record type (offsets, PICs, usages),
+        to hold against the mainframe's compile listing."""
+        spec = self.specs.get(record_type)
+        if spec is None:
+            raise RecordTypeNotFound(record_type)
+        if spec.layout is None:
+            raise RecordTypeNotFound(record_type, "fixed-width layout for record type")
+        return {"record_type": record_type, **spec.layout.describe()}
 
     def trigger(self, body, run_id: str | None = None, idempotency_key: str | None = None) -> dict:
         """Queue a run.

@@ -140,8 +140,14 @@ def test_the_shipped_layouts_cover_their_specs():
         assert "fixed_width" in specs[name].describe()["input_formats"]
     amount = {f.name: f for f in specs["disability"].layout.columns}["WEEKLY_BENEFIT_AMT"]
     assert (amount.pic, amount.usage, amount.length) == ("S9(7)V99", "COMP-3", 5)
-    claimed = {f.name: f for f in specs["claim"].layout.columns}["CLAIMED_AMT"]
-    assert (claimed.pic, claimed.usage, claimed.signed) == ("S9(7)V99", "DISPLAY", True)
+    # claim's layout comes from its copybook (claim.cpy): offsets as the claim system's layout states them
+    claim = {row["source"]: row for row in specs["claim"].layout.describe()["fields"]}
+    assert claim["CLAIMED_AMT"] == {"source": "CLAIMED_AMT", "name": "CLAIMED-AMT", "offset": 139, "position": 140,
+                                    "length": 9, "pic": "S9(7)V99", "usage": "DISPLAY", "sign": "trailing",
+                                    "depends": ""}
+    assert [(claim[s]["offset"], claim[s]["length"]) for s in ("CLM_NO", "CLMT_FIRST_NAME", "PROVIDER_NPI")] == \
+        [(0, 12), (68, 25), (211, 10)]
+    assert specs["claim"].layout.record_length == 240
 
 
 # ------------------------------------------------------------------ decoding, by hand

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.errors import SpecError
-from chalicelib.inputs.fixed.copybook import parse_copybook
+from chalicelib.inputs.fixed.copybook import layout_rows, parse_copybook
 from chalicelib.inputs.fixed.layout import FieldLayout, RecordLayout
 from chalicelib.inputs.fixed.pictures import PictureError, normalise_usage, parse_picture
 
@@ -59,18 +59,25 @@ class FileLayout:
     def binary(self) -> bool:
         return any(f.binary for f in self.data.fields)
 
-    def describe(self) -> list[dict]:
-        """The layout the service understood, one row per mapped field, for people to hold against the
-        mainframe's compile listing."""
-        return [{"source": name, "field": f.name, "offset": f.offset, "position": f.offset + 1,
-                 "length": f.length, "pic": f.pic, "usage": f.usage, "sign": _sign(f)}
-                for name, f in zip(self.names, self.columns)]
-
-
-def _sign(f: FieldLayout) -> str:
-    if not f.signed:
-        return ""
-    return ("leading" if f.sign_leading else "trailing") + (" separate" if f.sign_separate else "")
+    def describe(self) -> dict:
+        """The layout the service understood, for people to hold against the mainframe's compile
+        listing: the record, and each spec source field with the copybook field it is read from."""
+        mapped = RecordLayout(self.data.name, self.data.length, self.columns)
+        described = {"record": self.data.name, "record_length": self.record_length,
+                     "fields": [{"source": name, **row} for name, row in zip(self.names, layout_rows(mapped))]}
+        odo = self.data.depending_on
+        if odo is not None:
+            described["depending_on"] = {"counter": odo.counter, "minimum": odo.minimum, "maximum": odo.maximum,
+                                         "offset": odo.offset, "element_length": odo.element_length}
+        if self.discriminator is not None:
+            described["discriminator"] = {
+                "field": self.discriminator.name, "offset": self.discriminator.offset,
+                "length": self.discriminator.length,
+                "kinds": [{"value": k.value, "record": k.layout.name, "role": k.role,
+                           **({"count": k.count.name} if k.count else {}),
+                           **({"sums": {d.name: c.name for d, c in k.sums}} if k.sums else {})}
+                          for k in self.kinds.values()]}
+        return described
 
 
 def load_file_layout(spec_name: str, raw: Any, source_fields: list[str], spec_dir: str) -> FileLayout:

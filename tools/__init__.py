@@ -1,0 +1,1 @@
+"""Commands for people who prepare migrations; not shipped to Lambda."""
