@@ -149,3 +149,19 @@ def test_fixed_width_mainframe_file_migrates_like_its_csv(harness, encoding, sep
     csv_docs = {d["source_row"]: d for d in read_jsonl(harness.output_dir(from_csv["run_id"]))}
     assert len(fixed_docs) == progress["success_count"] > 250
     assert all(fixed_docs[row] == csv_docs[row] for row in fixed_docs if row in csv_docs)
+
+
+def test_the_layout_the_service_understood_is_served(harness):
+    # GIVEN claim, whose layout comes from its copybook
+    response = harness.get("/api/v1/record-types/claim/layout")
+    # THEN each source field is shown with the copybook field, position, length, PIC, usage and sign
+    assert response.status_code == 200
+    body = response.json_body
+    assert (body["record_type"], body["record"], body["record_length"]) == ("claim", "CLAIM-RECORD", 240)
+    amount = next(f for f in body["fields"] if f["source"] == "CLAIMED_AMT")
+    assert amount == {"source": "CLAIMED_AMT", "name": "CLAIMED-AMT", "offset": 139, "position": 140, "length": 9,
+                      "pic": "S9(7)V99", "usage": "DISPLAY", "sign": "trailing", "depends": ""}
+    # AND a record type without a layout, or none at all, is a 404 that says which
+    assert harness.get("/api/v1/record-types/employee/layout").status_code == 404
+    missing = harness.get("/api/v1/record-types/nosuch/layout")
+    assert missing.status_code == 404 and missing.json_body["detail"] == "No record type: nosuch"

@@ -185,18 +185,18 @@ class _Controls:
     def check(self) -> None:
         for number, kind, values in self.stated:
             if kind.count is not None:
-                stated = values[kind.count.name]
-                if not stated or Decimal(stated) != self.data_records:
+                stated = Decimal(values[kind.count.name] or "NaN")
+                if stated != self.data_records:
                     raise InputFileError(f"control record {number} ({kind.layout.name}) states "
-                                         f"{stated or 'no'} data records in {kind.count.name}; the file holds "
-                                         f"{self.data_records}")
+                                         f"{'no number of' if stated.is_nan() else stated} data records in "
+                                         f"{kind.count.name}; the file holds {self.data_records}")
             for data_field, control_field in kind.sums:
-                stated = values[control_field.name]
+                stated = Decimal(values[control_field.name] or "NaN")
                 total = self.sums[data_field.name]
-                if not stated or Decimal(stated) != total:
+                if stated != total:
                     raise InputFileError(f"control record {number} ({kind.layout.name}) states a total of "
-                                         f"{stated or 'nothing'} in {control_field.name}; the data records' "
-                                         f"{data_field.name} add up to {total}")
+                                         f"{'nothing' if stated.is_nan() else stated} in {control_field.name}; "
+                                         f"the data records' {data_field.name} add up to {total}")
 
 
 def _one(arr: np.ndarray, start: int, field: FieldLayout, codec: Codec) -> str:
