@@ -16,7 +16,8 @@ answers 429 with Retry-After, random 429s and 5xx, dropped connections (before
 or after the batch is taken, so retries must rely on idempotency keys), and
 per-record rejections. It keeps counts and hashes, never the records, unless
 a test asks it to (`{"keep_records": true}`): then GET /records/<endpoint>
-gives back every record taken, in file order, exactly as it arrived.
+gives back every record taken, in file order, exactly as it arrived
+(`?run=<run id>` for one run's).
 """
 from __future__ import annotations
 
@@ -154,9 +155,11 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/faults":
             self._answer(200, asdict(self.state.faults))
         elif path.startswith("/records/"):
+            run = parse_qs(urlsplit(self.path).query).get("run", [None])[0]
             with self.state.lock:
                 kept = self.state.kept.get(path[len("/records/"):], {})
-                records = [kept[key] for key in sorted(kept, key=_batch_order)]
+                records = [kept[key] for key in sorted(kept, key=_batch_order)
+                           if run is None or key.startswith(f"{run}:")]
             self._answer(200, {"records": records})
         elif path == "/health":
             self._answer(200, {"status": "ok"})

@@ -14,7 +14,8 @@
       * FLOAT_01/DOUBLE_01 COMP-1/COMP-2, SL/ST separate leading and
       * trailing signs, SLI/STI overpunched leading and trailing), the
       * number of digits and the scale from the byte length and the
-      * expected values. Data names use '-' where the table has '_'.
+      * expected values. Data names use '-' where the table has '_';
+      * ID, a COBOL reserved word, is TEST6-ID.
       *
       * Fields no COBOL PICTURE here can describe are FILLER of their
       * length, so every byte stays placed; the test's exception table
@@ -26,7 +27,7 @@
       *   ("305.0L"), which no COBOL picture is; read as text.
       ******************************************************************
        01  COBRIX-TEST6.
-           10  ID                      PIC 9(9)        COMP.
+           10  TEST6-ID                PIC 9(9)        COMP.
            10  STRING-VAL              PIC X(10).
       *    Zoned decimal, unsigned whole numbers.
            10  NUM-STR-INT01           PIC 9(1).
