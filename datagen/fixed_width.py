@@ -138,14 +138,19 @@ class _Encoder:
         digits_text = np.where(fits, np.strings.add(np.strings.lstrip(whole, "0"), fraction), "0")
         digits_text = np.where(digits_text == "", "0", digits_text)
         magnitude = digits_text.astype(np.int64)
+        binary = f.usage in ("COMP", "COMP-5")
         if f.packed:
             cells = self._packed(magnitude, negative & fits, f)
+        elif binary:
+            cells = self._binary(magnitude, negative & fits, f)
         else:
             cells = self._zoned(magnitude, negative & fits, f)
-        cells[blank] = self.codec.space
+        cells[blank] = 0 if binary else self.codec.space  # a binary field has no blank: it reads 0
         wrong = ~fits & ~blank
         if wrong.any():
-            if f.packed:
+            if binary:
+                cells[wrong] = 0  # a value no binary field holds: written as 0, read back to see
+            elif f.packed:
                 cells[wrong] = HIGH_VALUES
             else:
                 cells[wrong] = self._text(values[wrong], f.length)[0]
@@ -156,6 +161,9 @@ class _Encoder:
         # Digits written as they are (a date, a code) but fewer than the field: zero-filled.
         refilled = fits & (np.strings.str_len(whole) != f.digits) if not (f.signed or f.scale) else \
             np.zeros(count, dtype=bool)
+        if binary:  # leading zeros do not survive a binary field, nor does a blank
+            refilled = (fits & (np.strings.str_len(whole) != np.strings.str_len(np.strings.lstrip(whole, "0")))) \
+                | blank
         return cells, wrong, refilled
 
     def _digits(self, magnitude: np.ndarray, places: int) -> np.ndarray:
@@ -173,6 +181,12 @@ class _Encoder:
             last = digits[:, -1]
             cells[:, -1] = np.where(negative, self.negative[last], self.positive[last])
         return cells
+
+    def _binary(self, magnitude: np.ndarray, negative: np.ndarray, f: FieldLayout) -> np.ndarray:
+        """Big-endian two's complement (signed) or unsigned integers of the field's 2, 4 or 8 bytes."""
+        value = np.where(negative, -magnitude, magnitude)
+        kind = {2: "i2", 4: "i4", 8: "i8"}[f.length] if f.signed else {2: "u2", 4: "u4", 8: "u8"}[f.length]
+        return value.astype(">" + kind).view(np.uint8).reshape(len(value), f.length).copy()
 
     def _packed(self, magnitude: np.ndarray, negative: np.ndarray, f: FieldLayout) -> np.ndarray:
         nibbles = np.empty((len(magnitude), 2 * f.length), dtype=np.int64)

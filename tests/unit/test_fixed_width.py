@@ -261,9 +261,10 @@ def test_what_transform_makes_of_invalid_numbers():
 
     for name, text in (("CLAIM_NO", "DC10000001"), ("POLICY_NO", "POL100007"), ("SSN", "123456789"),
                        ("LAST_NAME", "PEÑA"), ("FIRST_NAME", "ZOË"), ("DOB", "2023O115"), ("DISABILITY_TYPE", "STD"),
-                       ("DATE_OF_DISABILITY", "20240101"), ("BENEFIT_START_DATE", "20240108"),
                        ("CLAIM_STATUS", "OPEN")):
         put(name, text.encode("cp037"))
+    put("DATE_OF_DISABILITY", bytes.fromhex("0134D6E5"))  # PIC 9(8) COMP: 20240101 = 0x0134D6E5
+    put("BENEFIT_START_DATE", bytes.fromhex("0134D6EC"))  # 20240108 = 0x0134D6EC
     put("WEEKLY_BENEFIT_AMT", bytes.fromhex("FFFFFFFFFF"))
     part = read_fixed_chunk(bytes(record), spec.layout, fmt(), 7)
     result = transform(part.frame, spec, part.rows)
@@ -273,6 +274,7 @@ def test_what_transform_makes_of_invalid_numbers():
     amount = [e for e in result.errors if e.field == "WEEKLY_BENEFIT_AMT"][0]
     assert amount.value == "<invalid packed decimal X'FFFFFFFFFF'>"
     assert part.frame["LAST_NAME"].tolist() == ["PEÑA"] and part.frame["FIRST_NAME"].tolist() == ["ZOË"]
+    assert part.frame[["DATE_OF_DISABILITY", "BENEFIT_START_DATE"]].values.tolist() == [["20240101", "20240108"]]
 
 
 def test_ebcdic_text_is_decoded_and_its_trailing_blanks_dropped():
