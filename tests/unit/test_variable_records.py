@@ -11,11 +11,25 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chalicelib.errors import InputFileError
-from chalicelib.inputs.fixed.variable import (
-    MAX_RECORD, VariableFound, VariableFraming, VariableScanner, plan_variable)
+from chalicelib.inputs.fixed.file_layout import FileLayout
+from chalicelib.inputs.fixed.layout import FieldLayout, RecordLayout
+from chalicelib.inputs.fixed.reader import plan_fixed_width
+from chalicelib.inputs.fixed.variable import MAX_RECORD, VariableFound, VariableFraming, VariableScanner
+from chalicelib.models import InputFormat
 
 V = VariableFraming()
 VB = VariableFraming(blocked=True)
+ONE_BYTE = FieldLayout("A", 0, 1, "X")
+ANY_RECORD = FileLayout(RecordLayout("R", 1, (ONE_BYTE,)), (ONE_BYTE,), ("A",), 1)
+
+
+def plan_variable(blocks, framing: VariableFraming, records_per_chunk: int, max_chunk_bytes: int
+                  ) -> list[tuple[int, int, int]]:
+    """The service's planner on a V or VB file: (start, end, records) of each chunk."""
+    form = InputFormat(type="fixed_width", header=False, encoding="cp037", record_separator="none",
+                       recfm="VB" if framing.blocked else "V")
+    plan = plan_fixed_width(blocks, ANY_RECORD, form, records_per_chunk, max_chunk_bytes, framing)
+    return [(c.start, c.end, c.rows) for c in plan.chunks]
 
 
 def scan(data, framing: VariableFraming = V, base: int = 0, final: bool = True, first_record: int = 1
@@ -311,7 +325,7 @@ def test_empty_files():
     for framing in (V, VB):
         with pytest.raises(InputFileError, match="^file is empty$"):
             plan_variable([b""], framing, 10, 100)
-        with pytest.raises(InputFileError, match="^file is empty: its 100 bytes hold no record"):
+        with pytest.raises(InputFileError, match="^file is empty: its 100 bytes are blank records or padding"):
             plan_variable([bytes(100)], framing, 10, 100)
         found = scan(b"", framing)
         assert len(found.starts) == 0 and found.pos == 0

@@ -244,9 +244,9 @@ def _kinds(where: str, raw: Any, records: dict[str, RecordLayout]) -> tuple[Fiel
             placed = layout.field(field_name) if isinstance(field_name, str) else None
         except KeyError:
             placed = None
-        if placed is None or placed.category != "alphanumeric" and placed.usage != "DISPLAY":
-            raise SpecError(f"{at}: record {layout.name} has no text or DISPLAY field {field_name!r} to tell "
-                            f"kinds apart")
+        if placed is None or placed.category == "float":
+            raise SpecError(f"{at}: record {layout.name} has no text, zoned, packed or binary field "
+                            f"{field_name!r} to tell kinds apart")
         if discriminator is None:
             discriminator = placed
         elif (placed.offset, placed.length) != (discriminator.offset, discriminator.length):

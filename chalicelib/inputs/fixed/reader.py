@@ -25,7 +25,7 @@ record of a chunk is one 2-D array of bytes, never a record at a time.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -38,7 +38,7 @@ from chalicelib.inputs.fixed.decoding import decode_field
 from chalicelib.inputs.fixed.file_layout import FileLayout, RecordKind
 from chalicelib.inputs.fixed.framing import FixedScanner
 from chalicelib.inputs.fixed.layout import FieldLayout, RecordLayout
-from chalicelib.inputs.fixed.variable import VariableFraming, VariableScanner
+from chalicelib.inputs.fixed.variable import VariableFraming, VariableScanner, scan_blocks
 
 if TYPE_CHECKING:
     from chalicelib.models import InputFormat
@@ -54,76 +54,97 @@ class _Records:
         self.starts, self.lengths = starts, lengths
 
 
-def _scanner(layout: FileLayout, codec: Codec, fmt: "InputFormat"):
+def _scanner(layout: FileLayout, codec: Codec, fmt: "InputFormat", first_row: int):
     if fmt.recfm in ("V", "VB"):
-        return VariableScanner(VariableFraming(blocked=fmt.recfm == "VB"))
+        return VariableScanner(VariableFraming(blocked=fmt.recfm == "VB"), first_row)
     return FixedScanner(layout.record_length, codec, fmt.record_separator)
 
 
 # ------------------------------------------------------------------ planning
 
 def plan_fixed_width(blocks: Iterable[bytes], layout: FileLayout, fmt: "InputFormat", records_per_chunk: int,
-                     max_chunk_bytes: int) -> Plan:
-    """Scan the whole file once; return the spec's field names and the chunk ranges."""
+                     max_chunk_bytes: int, framing: VariableFraming | None = None) -> Plan:
+    """Scan the whole file once; return the spec's field names and the chunk ranges. `framing`
+    says how V and VB descriptor words are written, when not as IBM writes them."""
     codec = codec_for(fmt.encoding)
-    variable = fmt.recfm in ("V", "VB")
-    scanner = _scanner(layout, codec, fmt)
     controls = _Controls(layout)
     # Every record counts and a chunk may end after any: the delimited planner's fast path.
     plain = layout.discriminator is None and fmt.recfm != "VB"
-    longest = max(1 << 20, 64 * layout.record_length)
+    size = [0]            # bytes read so far
+
+    def counted() -> Iterator[bytes]:
+        for block in blocks:
+            size[0] += len(block)
+            yield block
+
+    if fmt.recfm in ("V", "VB"):
+        scans = _variable_records(counted(), framing or VariableFraming(blocked=fmt.recfm == "VB"))
+    else:
+        scans = _fixed_records(counted(), layout, codec, fmt)
     cutter: Cutter | None = None
-    carry = b""
-    base = 0          # absolute offset of the carried bytes
-    number = 0        # records seen so far
+    number = 0            # records seen so far
+    for arr, start, starts, lengths, ends, cut_ok in scans:
+        if cutter is None:
+            cutter = Cutter(start, records_per_chunk, max_chunk_bytes)
+        if not len(starts):
+            continue
+        counted_records = controls.see(arr, starts, lengths, number, codec)
+        if plain:
+            cutter.add(ends)
+        else:
+            # A chunk may end after any record (a VB file: after a block's last record); each place
+            # says how many of the run's records come before it since the last one.
+            places = np.flatnonzero(cut_ok) if cut_ok is not None else np.arange(len(ends))
+            total = np.cumsum(counted_records, dtype=np.int64)[places]
+            cutter.add_counted(ends[places], np.diff(total, prepend=0), number + places + 2)
+        number += len(starts)
+    if not number:
+        start = cutter.chunk_start if cutter else 0
+        raise InputFileError("file is empty" if size[0] <= start else
+                             f"file is empty: its {size[0]} bytes are blank records or padding")
+    cutter.close()
+    controls.check()
+    return Plan(header=list(layout.names), chunks=cutter.chunks)
+
+
+# Each scan of a buffer gives (the buffer, where the file's records start, the data starts of the
+# records found in it (offsets in the buffer), their lengths, their absolute ends, and where a
+# chunk may end: None when after any record).
+Scan = tuple[np.ndarray, int, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]
+
+
+def _fixed_records(blocks: Iterable[bytes], layout: FileLayout, codec: Codec, fmt: "InputFormat"
+                   ) -> Iterator[Scan]:
+    scanner = FixedScanner(layout.record_length, codec, fmt.record_separator)
+    longest = max(1 << 20, 64 * layout.record_length)
+    carry, base, start, records = b"", 0, None, 0
     for block, final in _with_last(blocks):
         data = carry + block if carry else block
-        start = 0
-        if cutter is None:
+        at = 0
+        if start is None:
             if not final and codec.utf8 and len(data) < len(UTF8_BOM) and UTF8_BOM.startswith(data):
                 carry = data  # maybe a byte-order mark: wait for more bytes
                 continue
-            start = len(UTF8_BOM) if codec.utf8 and not variable and data.startswith(UTF8_BOM) else 0
-            cutter = Cutter(start, records_per_chunk, max_chunk_bytes)
+            start = at = len(UTF8_BOM) if codec.utf8 and data.startswith(UTF8_BOM) else 0
         arr = np.frombuffer(data, dtype=np.uint8)
-        if variable:
-            found = scanner.scan(arr[start:], base + start, final)
-            starts, lengths, ends, cut_ok = found.starts - base, found.lengths, found.ends, found.cut_ok
-            pos = found.pos - base
-        else:
-            found = scanner.scan(arr, start, final=final, base=base)
-            starts, lengths, ends, pos = found.starts, found.lengths, found.ends + base, found.pos
-            cut_ok = None
-        if len(starts):
-            counted = controls.see(arr, starts, lengths, number, codec)
-            if plain:
-                cutter.add(ends)
-            else:
-                # A chunk may end after any record (a VB file: after a block's last record); each place
-                # says how many of the run's records come before it since the last one.
-                places = np.flatnonzero(cut_ok) if cut_ok is not None else np.arange(len(ends))
-                total = np.cumsum(counted, dtype=np.int64)[places]
-                cutter.add_counted(ends[places], np.diff(total, prepend=0), number + places + 2)
-            number += len(starts)
-        carry = data[pos:]
-        base += pos
-        if len(carry) > longest and not variable:
+        found = scanner.scan(arr, at, final=final, base=base)
+        records += len(found.starts)
+        yield arr, start, found.starts, found.lengths, found.ends + base, None
+        carry = data[found.pos:]
+        base += found.pos
+        if len(carry) > longest:
             raise InputFileError(f"no newline in the {len(carry)} bytes from byte offset {base}, where records "
                                  f"of {layout.record_length} bytes should each end with one; if the file has no "
                                  f"newlines between records, set record_separator to none")
-    if cutter is None:
-        raise InputFileError("file is empty")
-    if not variable and fmt.record_separator == "newline" and not scanner.newlines_seen and number >= 2:
+    if fmt.record_separator == "newline" and not scanner.newlines_seen and records >= 2:
         raise InputFileError(f"no newline in the file, whose records of {layout.record_length} bytes should each "
                              f"end with one; if the file has no newlines between records, set record_separator "
                              f"to none")
-    cutter.close()
-    if not cutter.chunks and not number:
-        total = base + len(carry)
-        raise InputFileError("file is empty" if total <= cutter.chunk_start else
-                             f"file is empty: its {total} bytes are blank records or padding")
-    controls.check()
-    return Plan(header=list(layout.names), chunks=cutter.chunks)
+
+
+def _variable_records(blocks: Iterable[bytes], framing: VariableFraming) -> Iterator[Scan]:
+    for data, base, found in scan_blocks(blocks, framing):
+        yield np.frombuffer(data, dtype=np.uint8), 0, found.starts - base, found.lengths, found.ends, found.cut_ok
 
 
 def _with_last(blocks: Iterable[bytes]):
@@ -235,7 +256,7 @@ def read_fixed_chunk(data: bytes, layout: FileLayout, fmt: "InputFormat", first_
     reported by number instead."""
     codec = codec_for(fmt.encoding)
     arr = np.frombuffer(data, dtype=np.uint8)
-    scanner = _scanner(layout, codec, fmt)
+    scanner = _scanner(layout, codec, fmt, first_row)
     if fmt.recfm in ("V", "VB"):
         found = scanner.scan(arr, 0, True)
     else:

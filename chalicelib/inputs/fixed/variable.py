@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -314,63 +314,22 @@ class VariableScanner:
 
 # ------------------------------------------------------------------ planning
 
-class _VariableCutter:
-    """Closes a chunk at the first allowed cut point once it holds `records` records or
-    reaches `max_bytes` bytes. Chunks are (start, end, record count)."""
-
-    def __init__(self, records: int, max_bytes: int):
-        if records < 1 or max_bytes < 1:
-            raise ValueError("records_per_chunk and max_chunk_bytes must be at least 1")
-        self.records, self.max_bytes = records, max_bytes
-        self.start, self.count, self.last_end = 0, 0, 0
-        self.chunks: list[tuple[int, int, int]] = []
-
-    def add(self, ends: np.ndarray, cut_ok: np.ndarray) -> None:
-        n = len(ends)
-        if not n:
-            return
-        cuts = np.flatnonzero(cut_ok)
-        cut_ends = ends[cuts]
-        i, k = 0, 0   # the first record and the first cut point not in a closed chunk
-        while True:
-            by_count = int(np.searchsorted(cuts, i + self.records - self.count - 1, side="left"))
-            by_bytes = int(np.searchsorted(cut_ends, self.start + self.max_bytes, side="left"))
-            k = max(k, min(by_count, by_bytes))
-            if k >= len(cuts):
-                break
-            c = int(cuts[k])
-            end = int(ends[c])
-            self.chunks.append((self.start, end, self.count + c + 1 - i))
-            self.start, self.count, self.last_end = end, 0, end
-            i, k = c + 1, k + 1
-        self.count += n - i
-        self.last_end = int(ends[-1])
-
-    def close(self) -> None:
-        if self.count:
-            self.chunks.append((self.start, self.last_end, self.count))
-            self.start, self.count = self.last_end, 0
-
-
-def plan_variable(blocks: Iterable[bytes], framing: VariableFraming, records_per_chunk: int,
-                  max_chunk_bytes: int) -> list[tuple[int, int, int]]:
-    """Scan the whole file once (its bytes in blocks of any size) and cut it into chunks:
-    (start, end, record count) each, a new one every `records_per_chunk` records or once
-    a chunk reaches `max_chunk_bytes`, at the next point where a chunk may end (any record
-    end for V, a block end for VB). Scanning [start, end) on its own with final=True finds
-    exactly the chunk's records. Raises InputFileError for a malformed or empty file."""
+def scan_blocks(blocks: Iterable[bytes], framing: VariableFraming
+                ) -> Iterator[tuple[bytes, int, VariableFound]]:
+    """Scan a whole file given in blocks of any size: for each scan, (the buffer, the absolute
+    offset of its first byte, what was found in it), the unfinished tail of one block carried
+    into the next. The planner cuts chunks from these; scanning a chunk [start, end) on its own
+    with final=True finds exactly its records. Raises InputFileError for a malformed file."""
     scanner = VariableScanner(framing)
-    cutter = _VariableCutter(records_per_chunk, max_chunk_bytes)
     # When the scan stops at an invalid descriptor followed only by padding, the padding blocks
     # that follow are skipped, until the file ends (padding, accepted) or a byte that is not
     # padding comes (the descriptor's error). Only the run's first MAX_BLOCK bytes are kept:
     # enough for the error, since a block or record made of padding bytes is never longer.
-    carry, base, total = b"", 0, 0
+    carry, base = b"", 0
     padding_from: int | None = None
     for block in blocks:
         if not block:
             continue
-        total += len(block)
         if padding_from is not None:
             if _only_padding(block, 0):
                 if len(carry) < MAX_BLOCK:
@@ -380,16 +339,10 @@ def plan_variable(blocks: Iterable[bytes], framing: VariableFraming, records_per
             raise AssertionError("an invalid descriptor scanned without error")  # pragma: no cover
         data = carry + block if carry else block
         found = scanner.scan(data, base, final=False)
-        cutter.add(found.ends, found.cut_ok)
+        yield data, base, found
         carry = data[found.pos - base:]
         base = found.pos
         if scanner.padding_at is not None:
             padding_from, carry = base, bytes(carry[:MAX_BLOCK])
     if padding_from is None:
-        found = scanner.scan(carry, base, final=True)
-        cutter.add(found.ends, found.cut_ok)
-    cutter.close()
-    if not cutter.chunks:
-        raise InputFileError("file is empty" if not total else
-                             f"file is empty: its {total} bytes hold no record, only padding or empty blocks")
-    return cutter.chunks
+        yield carry, base, scanner.scan(carry, base, final=True)

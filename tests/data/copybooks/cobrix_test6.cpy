@@ -6,7 +6,7 @@
       * was worked out from cobrix's public layout table (field names,
       * start, end, length: test6_layout.txt, no PICs), from the bytes
       * of INTEGR.TYPES.NOV28.DATA.dat and from the values cobrix
-      * expects (test6.txt), all in /work/shared/realdata/cobrix/test6
+      * expects (test6.txt), all in shared/realdata/cobrix/test6
       * (AbsaOSS/cobrix, Apache-2.0, copyright 2018 ABSA Group Limited).
       *
       * The usage is read from the field name (NUM_STR_* DISPLAY,
