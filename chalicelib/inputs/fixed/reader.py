@@ -44,20 +44,6 @@ if TYPE_CHECKING:
     from chalicelib.models import InputFormat
 
 UTF8_BOM = b"\xef\xbb\xbf"
-UNKNOWN_KIND = "record_kind"
-
-
-class _Records:
-    """The records of a buffer: where each one's data starts and how long it is."""
-
-    def __init__(self, starts: np.ndarray, lengths: np.ndarray):
-        self.starts, self.lengths = starts, lengths
-
-
-def _scanner(layout: FileLayout, codec: Codec, fmt: "InputFormat", first_row: int):
-    if fmt.recfm in ("V", "VB"):
-        return VariableScanner(VariableFraming(blocked=fmt.recfm == "VB"), first_row)
-    return FixedScanner(layout.record_length, codec, fmt.record_separator)
 
 
 # ------------------------------------------------------------------ planning
@@ -227,12 +213,13 @@ def _one(arr: np.ndarray, start: int, field: FieldLayout, codec: Codec) -> str:
 
 
 def _cells(arr: np.ndarray, starts: np.ndarray, field: FieldLayout) -> np.ndarray:
-    """The field's bytes in every record, one row each (records shorter than the field read spaces)."""
-    end = int(starts.max()) + field.offset + field.length if len(starts) else 0
-    if end > len(arr):
-        arr = np.concatenate([arr, np.full(end - len(arr), 0x40, dtype=np.uint8)])
+    """The field's bytes in every record, one row each, viewed in place (a copy only for records
+    that end before the field, whose missing bytes read as spaces)."""
     if not len(starts):
         return np.empty((0, field.length), dtype=np.uint8)
+    end = int(starts.max()) + field.offset + field.length
+    if end > len(arr):
+        arr = np.concatenate([arr, np.full(end - len(arr), 0x40, dtype=np.uint8)])
     return sliding_window_view(arr, field.length)[starts + field.offset]
 
 
@@ -255,82 +242,91 @@ def read_fixed_chunk(data: bytes, layout: FileLayout, fmt: "InputFormat", first_
     """One chunk's records as text columns in the spec's order; records that cannot be read are
     reported by number instead."""
     codec = codec_for(fmt.encoding)
+    variable = fmt.recfm in ("V", "VB")
     arr = np.frombuffer(data, dtype=np.uint8)
-    scanner = _scanner(layout, codec, fmt, first_row)
-    if fmt.recfm in ("V", "VB"):
-        found = scanner.scan(arr, 0, True)
+    if variable:
+        found = VariableScanner(VariableFraming(blocked=fmt.recfm == "VB"), first_row).scan(arr, 0, True)
+        # A record shorter than its layout reads spaces past its end (and is reported below):
+        # one pad for the chunk, so that every field's bytes can be viewed in place.
+        arr = np.concatenate([arr, np.full(layout.record_length, codec.space, dtype=np.uint8)])
     else:
-        found = scanner.scan(arr, 0, final=True)
+        found = FixedScanner(layout.record_length, codec, fmt.record_separator).scan(arr, 0, True)
     starts, lengths = found.starts, found.lengths
     rows = np.arange(first_row, first_row + len(starts), dtype=np.int64)
     malformed: list[tuple[int, str]] = []
     if layout.discriminator is not None:
         kinds = kinds_of(arr, starts, lengths, layout, codec)
-        data_value = next(k.value for k in layout.kinds.values() if k.role == "data")
-        known = np.isin(kinds, list(layout.kinds))
-        for row in rows[~known].tolist():
+        for row in rows[~np.isin(kinds, list(layout.kinds))].tolist():
             malformed.append((row, f"record kind not in the layout ({layout.discriminator.name} holds a value "
                                    f"no kind names)"))
-        take = kinds == data_value
+        take = kinds == next(k.value for k in layout.kinds.values() if k.role == "data")
         starts, lengths, rows = starts[take], lengths[take], rows[take]
-    record = layout.data
-    good = np.ones(len(starts), dtype=bool)
-    counts = None
-    odo = record.depending_on
-    if odo is not None:
-        counter = record.field(odo.counter)
-        decoded = decode_field(_cells(arr, starts, counter), counter, codec)
-        counts = np.array([int(v) if v else -1 for v in decoded.values.tolist()], dtype=np.int64)
-        bad_count = (counts < odo.minimum) | (counts > odo.maximum)
-        for i in np.flatnonzero(bad_count & good).tolist():
-            malformed.append((int(rows[i]), f"{odo.counter} is not a count from {odo.minimum} to {odo.maximum}"))
-        good &= ~bad_count
-        expected = odo.offset + np.maximum(counts, 0) * odo.element_length
-    else:
-        expected = np.full(len(starts), record.length, dtype=np.int64)
-    if fmt.recfm in ("V", "VB"):
-        wrong = good & (lengths != expected) if odo is not None else good & (lengths < expected)
-        for i in np.flatnonzero(wrong).tolist():
-            malformed.append((int(rows[i]), f"record of {int(lengths[i])} bytes; the layout needs "
-                                            f"{int(expected[i])}"))
-        good &= ~wrong
+    good, counts = _whole_records(arr, starts, lengths, rows, layout.data, codec, variable, malformed)
     columns: dict[str, np.ndarray] = {}
-    invalid_any = np.zeros(len(starts), dtype=bool)
     why: dict[int, str] = {}
     for name, field in zip(layout.names, layout.columns):
-        decoded = decode_field(_cells(arr, starts, field), field, codec)
+        cells = _cells(arr, starts, field)
+        decoded = decode_field(cells, field, codec)
         values = decoded.values
+        absent = None
         if field.present_if is not None and counts is not None:
+            absent = counts < field.present_if[1]  # an occurrence past the counter is not in the record
             values = values.copy()
-            values[counts < field.present_if[1]] = ""  # an occurrence past the counter is not in the record
-            absent = counts < field.present_if[1]
-        else:
-            absent = None
+            values[absent] = ""
+        if decoded.invalid is not None:
+            bad = decoded.invalid & good if absent is None else decoded.invalid & good & ~absent
+            if field.numeric:
+                # Bytes that are no number: a value the spec's number rules reject, naming the field
+                # and the bytes (masked like any value of a personal field).
+                values = values.copy()
+                values[bad] = [f"<invalid {_kind_words(field)} X'{bytes(row).hex().upper()}'>"
+                               for row in cells[bad]]
+            else:
+                for i in np.flatnonzero(bad).tolist():
+                    why.setdefault(i, f"{name} is not valid {codec.name} text")
         columns[name] = values
-        if decoded.invalid is not None and field.numeric:
-            # Bytes that are no number: a value the spec's number rules reject, naming the field and
-            # the bytes (kept as before; masked like any value of a personal field).
-            values = columns[name] = values.copy()
-            cells = _cells(arr, starts, field)
-            bad = decoded.invalid if absent is None else decoded.invalid & ~absent
-            values[bad] = [f"<invalid {_kind_words(field, codec)} X'{bytes(row).hex().upper()}'>"
-                           for row in cells[bad]]
-        elif decoded.invalid is not None:
-            bad = decoded.invalid & good & ~invalid_any
-            for i in np.flatnonzero(bad).tolist():
-                why[i] = f"{name} is not valid {codec.name} text"
-            invalid_any |= bad
     malformed += [(int(rows[i]), message) for i, message in why.items()]
-    keep = good & ~invalid_any
-    if not keep.all():
-        rows = rows[keep]
-        columns = {name: values[keep] for name, values in columns.items()}
+    if why:
+        good[list(why)] = False
+    if not good.all():
+        rows = rows[good]
+        columns = {name: values[good] for name, values in columns.items()}
     malformed.sort()
     frame = pd.DataFrame({name: columns[name] for name in layout.names}, dtype=object)
     return ChunkFrame(frame, rows, malformed, malformed_rule="record_layout")
 
 
-def _kind_words(field: FieldLayout, codec: Codec) -> str:
+def _whole_records(arr: np.ndarray, starts: np.ndarray, lengths: np.ndarray, rows: np.ndarray,
+                   record: RecordLayout, codec: Codec, variable: bool, malformed: list[tuple[int, str]]
+                   ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Which records hold what their layout says (an OCCURS DEPENDING ON counter in range, a
+    variable-length record as long as its layout needs), reporting the others; and each record's
+    count of occurrences, when the layout has such a table."""
+    good = np.ones(len(starts), dtype=bool)
+    counts = None
+    odo = record.depending_on
+    expected = np.full(len(starts), record.length, dtype=np.int64)
+    if odo is not None:
+        counter = record.field(odo.counter)
+        decoded = decode_field(_cells(arr, starts, counter), counter, codec)
+        counts = np.array([int(v) if v else -1 for v in decoded.values.tolist()], dtype=np.int64)
+        good = (counts >= odo.minimum) & (counts <= odo.maximum)
+        if decoded.invalid is not None:
+            good &= ~decoded.invalid
+        for i in np.flatnonzero(~good).tolist():
+            malformed.append((int(rows[i]), f"{odo.counter} is not a count from {odo.minimum} to {odo.maximum}"))
+        expected = odo.offset + np.clip(counts, 0, odo.maximum) * odo.element_length
+    if variable:
+        # With a table, the record's length must be what its counter says; without, at least the layout's.
+        wrong = good & ((lengths != expected) if odo is not None else (lengths < expected))
+        for i in np.flatnonzero(wrong).tolist():
+            malformed.append((int(rows[i]), f"record of {int(lengths[i])} bytes; the layout needs "
+                                            f"{int(expected[i])}"))
+        good &= ~wrong
+    return good, counts
+
+
+def _kind_words(field: FieldLayout) -> str:
     return {"DISPLAY": "edited number" if field.category == "edited" else "zoned decimal",
             "COMP-3": "packed decimal", "COMP": "binary number", "COMP-5": "binary number",
             "COMP-1": "floating-point number", "COMP-2": "floating-point number"}[field.usage]
