@@ -6,8 +6,8 @@ Each field is written as the record type's fixed-width layout says (its
 "fixed_width" section, docs/fixed-width.md): text left-justified and padded
 with spaces, PIC 9 display numbers as zoned decimal (an overpunched sign in
 the last byte when the PIC is signed), COMP-3 numbers packed two digits a
-byte with the sign in the last nibble, blank values as spaces, gaps between
-fields as spaces; in EBCDIC (cp037) or an ASCII-compatible single-byte
+byte with the sign in the last nibble, COMP numbers as big-endian binary,
+blank values as spaces (zero in a binary field), gaps between fields as spaces; in EBCDIC (cp037) or an ASCII-compatible single-byte
 encoding, with or without newlines between records.
 
 A value that the layout cannot hold is written as a mainframe would hold it:
@@ -19,9 +19,8 @@ narrow for them makes the generator fail loudly. A deliberately invalid record
 whose broken value was cut into a valid one is valid in the fixed-width file,
 so the list of invalid records returned is the one of the file written.
 
-Text fields cannot hold a newline when the records are separated by newlines
-and the layout has no packed field (the reader splits such files on every
-newline): there, line breaks inside values are written as spaces.
+Line breaks inside text values are written as they are, whatever separates the
+records: the reader frames records by their length, so they stay in their record.
 
 Everything is vectorised a block of records at a time (50,000, the CSV
 generator's block): a million records take about as long as their CSV.
@@ -80,7 +79,6 @@ class _Encoder:
         else:
             self.positive = np.frombuffer(b"{ABCDEFGHI", dtype=np.uint8)
             self.negative = np.frombuffer(b"}JKLMNOPQR", dtype=np.uint8)
-        self.fold_newlines = bool(separator) and not layout.binary
         self.none_values = {f.source: frozenset(getattr(f, "none_values", ()) or ()) for f in spec.fields} \
             if spec is not None else {}
 
@@ -110,10 +108,6 @@ class _Encoder:
 
     def _text(self, values: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         text = np.array(values.tolist() or [""], dtype=str)[: len(values)]
-        if self.fold_newlines:
-            folded = np.strings.replace(np.strings.replace(np.strings.replace(text, "\r\n", " "), "\n", " "),
-                                        "\r", " ")
-            text = np.strings.replace(folded, "\x85", " ")
         cut = np.strings.str_len(text) > width
         text = np.strings.ljust(np.strings.slice(text, 0, width), width).astype(f"U{width}")
         points = text.view(np.uint32).reshape(len(values), width)
