@@ -116,6 +116,12 @@ def test_validate_only_reports_errors_and_delivers_nothing(harness, output_mode)
     ({"input_format": {"header": "yes"}}, "input_format.header"),
     ({"input_format": {"quote": "'"}}, "input_format.quote: unknown field"),
     ({"input_format": {"type": "fixed_width"}, "record_type": "absence"}, "has no fixed-width layout"),
+    ({"input_format": {"encoding": "cp1141"}}, "EBCDIC is supported for fixed-width files only"),
+    ({"input_format": {"type": "fixed_width", "encoding": "cp9999"}}, "input_format.encoding"),
+    ({"input_format": {"type": "fixed_width", "recfm": "U"}}, "input_format.recfm: must be F, FB, V or VB"),
+    ({"input_format": {"recfm": "V"}}, "input_format.recfm: must be F, FB, V or VB, for fixed-width files only"),
+    ({"input_format": {"type": "fixed_width", "recfm": "VB", "record_separator": "newline"}},
+     "variable-length records (V, VB) have none"),
     ({"validate_only": "yes"}, "validate_only"),
 ])
 def test_bad_format_options_are_422(harness, change, detail):
@@ -165,3 +171,32 @@ def test_the_layout_the_service_understood_is_served(harness):
     assert harness.get("/api/v1/record-types/employee/layout").status_code == 404
     missing = harness.get("/api/v1/record-types/nosuch/layout")
     assert missing.status_code == 404 and missing.json_body["detail"] == "No record type: nosuch"
+
+
+def test_variable_blocked_records_migrate_like_the_same_fixed_records(harness):
+    # GIVEN 300 claim records as a fixed-block EBCDIC file, and the same records as RECFM=VB: each
+    # record behind its RDW (length 244, then 0000), ten records a block behind a BDW (length 2444)
+    from datagen.fixed_width import write_fixed_width_file
+    folder = os.path.join(harness.data_root, "data", "input")
+    write_fixed_width_file("claim", os.path.join(folder, "claims.fb"), 300, encoding="cp037", separator="none",
+                           seed=3)
+    with open(os.path.join(folder, "claims.fb"), "rb") as f:
+        records = [f.read(240) for _ in range(300)]
+    rdw, bdw = bytes.fromhex("00F40000"), bytes.fromhex("098C0000")
+    with open(os.path.join(folder, "claims.vb"), "wb") as f:
+        for block in range(0, 300, 10):
+            f.write(bdw + b"".join(rdw + record for record in records[block:block + 10]))
+    # WHEN both are migrated to files
+    runs = {name: harness.run_to_end(file_path=f"data/input/claims.{name}", record_type="claim", output_mode="file",
+                                     max_error_rate=0.5,
+                                     input_format={"type": "fixed_width", "encoding": "cp037",
+                                                   "recfm": name.upper(), "record_separator": "none"})
+            for name in ("fb", "vb")}
+    # THEN both complete with the same counts and write the same documents
+    for status in runs.values():
+        assert status["status"] == "completed", status["error_message"]
+        assert status["progress"]["total_records"] == 300
+    assert runs["fb"]["progress"] == runs["vb"]["progress"]
+    docs = {name: sorted(read_jsonl(harness.output_dir(s["run_id"])), key=lambda d: d["source_row"])
+            for name, s in runs.items()}
+    assert docs["fb"] == docs["vb"] and len(docs["fb"]) == runs["fb"]["progress"]["success_count"] > 250
