@@ -563,7 +563,7 @@ def test_planning_is_vectorised():
 # ------------------------------------------------------------------ generated files, end to end
 
 def documents(result_text: str) -> dict[int, dict]:
-    docs = [json.loads(line) for line in result_text.splitlines()]
+    docs = [json.loads(line) for line in result_text.split("\n") if line]
     return {d["source_row"]: d for d in docs}
 
 

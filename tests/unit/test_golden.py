@@ -25,9 +25,8 @@ from pathlib import Path
 import pytest
 
 from chalicelib.delivery import write_error_part, write_part
-from chalicelib.inputs.delimited import plan_delimited
+from chalicelib.inputs.delimited import header_problems, plan_delimited
 from chalicelib.inputs.delimited import read_delimited_chunk as read_chunk
-from chalicelib.inputs.delimited import header_problems
 from chalicelib.records import load_specs, transform
 from chalicelib.storage import LocalFile
 
@@ -39,6 +38,11 @@ TODAY = date(2025, 6, 30)
 @pytest.fixture(scope="module")
 def specs():
     return load_specs()
+
+
+def json_lines(path: Path) -> list[str]:
+    """A JSON Lines file's lines: "\n" ends each, never another line separator a value may hold."""
+    return path.read_bytes().decode("utf-8").split("\n")[:-1]
 
 
 def migrate(spec, data: bytes, out: Path, records_per_chunk: int, block: int) -> tuple[bytes, bytes]:
@@ -74,8 +78,8 @@ def test_golden_file_gives_exactly_the_expected_documents_and_errors(specs, tmp_
     # WHEN it is migrated in chunks of a few records (one, four, all), scanned in blocks of any size
     documents, errors = migrate(specs[record_type], data, tmp_path / "out", records_per_chunk, block)
     # THEN the documents and the error rows are byte for byte the ones written by hand
-    assert documents.decode("utf-8").splitlines() == (folder / "expected.jsonl").read_text("utf-8").splitlines()
-    assert errors.decode("utf-8").splitlines() == (folder / "errors.jsonl").read_text("utf-8").splitlines()
+    assert documents.decode("utf-8").split("\n") == (folder / "expected.jsonl").read_bytes().decode("utf-8").split("\n")
+    assert errors.decode("utf-8").split("\n") == (folder / "errors.jsonl").read_bytes().decode("utf-8").split("\n")
     assert documents == (folder / "expected.jsonl").read_bytes()
     assert errors == (folder / "errors.jsonl").read_bytes()
 
@@ -105,8 +109,8 @@ def test_golden_file_covers_every_rule_and_notation_of_its_type(specs, record_ty
     # GIVEN a record type's golden files and its spec
     spec = specs[record_type]
     folder = GOLDEN / record_type
-    errors = [json.loads(line) for line in (folder / "errors.jsonl").read_text("utf-8").splitlines()]
-    documents = [json.loads(line) for line in (folder / "expected.jsonl").read_text("utf-8").splitlines()]
+    errors = [json.loads(line) for line in json_lines(folder / "errors.jsonl")]
+    documents = [json.loads(line) for line in json_lines(folder / "expected.jsonl")]
     text = (folder / "input.csv").read_text("utf-8-sig")
     header, *records = [r for r in csv.reader(io.StringIO(text, newline="")) if r]
     valid = [dict(zip(header, records[d["source_row"] - 1])) for d in documents]

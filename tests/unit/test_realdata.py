@@ -86,13 +86,13 @@ def json_lines(path: Path) -> list[dict]:
     """One JSON object a line. Lines end with LF only: str.splitlines would also cut at U+0085,
     U+001C-U+001E and U+2028, which the expected text values hold."""
     return [json.loads(line, parse_float=Decimal, parse_int=Decimal)
-            for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
+            for line in path.read_bytes().decode("utf-8").split("\n") if line.strip()]
 
 
 def layout_table(path: Path) -> list[tuple[str, int, int]]:
     """cobrix's layout table: (name, 0-based offset, length) of each field below the record level."""
     rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in path.read_bytes().decode("utf-8").split("\n"):
         match = re.fullmatch(r"\s*(\d+)\s+(\S+)\s+\d+\s+(\d+)\s+(\d+)\s+(\d+)\s*", line)
         if match and int(match[1]) > 1:
             rows.append((match[2], int(match[3]) - 1, int(match[5])))

@@ -323,7 +323,7 @@ def test_sample_valid_records_become_nested_json_documents(specs, samples, recor
     frame, result, generated = samples[record_type]
     invalid_rows = {bad.row for bad in generated.invalid}
     # WHEN its documents are parsed (numbers as exact decimals)
-    documents = [json.loads(line, parse_float=Decimal) for line in result.documents.splitlines()]
+    documents = [json.loads(line, parse_float=Decimal) for line in result.document_lines()]
     # THEN there is one per valid record, in file order, each of the spec's nested shape
     valid_rows = [row for row in range(1, len(frame) + 1) if row not in invalid_rows]
     assert result.document_count == len(documents) == len(valid_rows)
@@ -446,7 +446,7 @@ def outcomes(spec, values: list[str], today: date = date(2025, 6, 30)) -> list:
     """What each value becomes: its JSON value in the document, or the rules it broke."""
     frame = pd.DataFrame({"X": pd.Series(values, dtype=object)})
     result = transform(frame, spec, np.arange(1, len(values) + 1), today=today)
-    documents = {d["source_row"]: d["x"] for d in map(json.loads, result.documents.splitlines())}
+    documents = {d["source_row"]: d["x"] for d in map(json.loads, result.document_lines())}
     broken: dict[int, list[str]] = {}
     for error in result.errors:
         broken.setdefault(error.row, []).append(error.rule)
