@@ -13,6 +13,9 @@ fixed    fixed-width EBCDIC with packed decimals, one core, vs bare pandas on
 delivery batched concurrent delivery at 20 ms a call vs one record per call;
          a run in api mode while the target throttles, fails and drops
          connections: every record must land exactly once.
+cancel   seconds from an accepted cancel to the target's last new record
+         (tests no longer assert it: see bench/responsiveness.py);
+planning planning 130 MB of fixed-width records (likewise).
 """
 from __future__ import annotations
 
@@ -28,16 +31,17 @@ import time
 import pandas as pd
 
 from chalicelib.delivery import write_error_part, write_part
-from chalicelib.inputs import plan_file, read_records
+from chalicelib.inputs import plan_file
 from chalicelib.models import InputFormat
-from chalicelib.records import load_specs, transform
+from chalicelib.records import load_specs
 from chalicelib.storage import LocalFile
+from chalicelib.worker import map_chunk
 from datagen.legacy_files import write_legacy_file
 from local_stack.child import start_stack
 
 CHUNK_RECORDS = 25_000
 CHUNK_BYTES = 16 * 1024 * 1024
-SECTIONS = ("worker", "stack", "fixed", "delivery")
+SECTIONS = ("worker", "stack", "fixed", "delivery", "cancel", "planning")
 BIG, TINY = "data/input/bench_disability.csv", "data/input/tiny_disability.csv"
 
 
@@ -55,12 +59,11 @@ def worker_path(path: str, out_dir: str, record_type: str = "disability") -> flo
     started = time.perf_counter()
     plan = plan_file(source, InputFormat(), spec, CHUNK_RECORDS, CHUNK_BYTES)
     for number, chunk in enumerate(plan.chunks, start=1):
-        frame = read_records(source.read_range(chunk.start, chunk.end), plan.header, InputFormat(), spec,
-                             chunk.first_row)
-        result = transform(frame.frame, spec, frame.rows)
-        write_part(output, number, result.documents)
-        if result.errors:
-            write_error_part(output, number, [e.to_dict() for e in result.errors])
+        mapped = map_chunk(source.read_range(chunk.start, chunk.end), plan.header, InputFormat(), spec,
+                           chunk.first_row)
+        write_part(output, number, mapped.result.documents)
+        if mapped.errors:
+            write_error_part(output, number, mapped.errors)
     return time.perf_counter() - started
 
 
@@ -177,6 +180,14 @@ def main(argv: list[str] | None = None) -> int:
                   f"{f['error_count']:,} rejected; {f['target_calls']:,} calls, {f['throttled']} throttled, "
                   f"{f['server_errors']} 5xx, {f['dropped']} dropped, {f['duplicate_calls']} duplicates dropped "
                   f"by key; exactly once: {f['exactly_once']}", flush=True)
+        if "cancel" in args.only:
+            from bench.responsiveness import cancel_stop_seconds
+            results["cancel"] = c = cancel_stop_seconds(work)
+            print(f"cancel: the target's last record came {c['median_stop_seconds']}s after the cancel (median "
+                  f"of {len(c['stop_seconds'])}; target < 2.5 s)", flush=True)
+        if "planning" in args.only:
+            from bench.responsiveness import planning_seconds
+            results["planning"] = planning_seconds(args.rounds)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

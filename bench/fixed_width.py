@@ -26,10 +26,11 @@ import time
 import pandas as pd
 
 from chalicelib.delivery import write_error_part, write_part
-from chalicelib.inputs import plan_file, read_records
+from chalicelib.inputs import plan_file
 from chalicelib.models import InputFormat
-from chalicelib.records import load_specs, transform
+from chalicelib.records import load_specs
 from chalicelib.storage import LocalFile
+from chalicelib.worker import map_chunk
 from datagen.fixed_width import write_fixed_width_file
 from datagen.legacy_files import write_legacy_file
 
@@ -56,15 +57,11 @@ def worker_path(path: str, out_dir: str, fmt: InputFormat = EBCDIC) -> tuple[flo
     started, cpu = time.perf_counter(), time.process_time()
     plan = plan_file(source, fmt, spec, CHUNK_RECORDS, CHUNK_BYTES)
     for number, chunk in enumerate(plan.chunks, start=1):
-        part = read_records(source.read_range(chunk.start, chunk.end), plan.header, fmt, spec, chunk.first_row)
-        result = transform(part.frame, spec, part.rows)
-        write_part(output, number, result.documents)
-        errors = [{"row": row, "field": None, "rule": part.malformed_rule, "message": why, "value": None}
-                  for row, why in part.malformed] + [e.to_dict() for e in result.errors]
-        if errors:
-            errors.sort(key=lambda e: e["row"])
-            write_error_part(output, number, errors)
-        written += result.document_count
+        mapped = map_chunk(source.read_range(chunk.start, chunk.end), plan.header, fmt, spec, chunk.first_row)
+        write_part(output, number, mapped.result.documents)
+        if mapped.errors:
+            write_error_part(output, number, mapped.errors)
+        written += mapped.result.document_count
     return time.perf_counter() - started, time.process_time() - cpu, written
 
 

@@ -11,10 +11,13 @@ import hashlib
 import json
 import threading
 import time
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import requests
 from botocore.exceptions import ClientError
+
+if TYPE_CHECKING:
+    from chalicelib.run import Run
 
 
 class CredentialVault:
@@ -43,11 +46,11 @@ class CredentialVault:
                     raise LookupError("the run's credentials are gone (the run has ended)") from None
         return None
 
-    def release(self, run: dict, store) -> None:
+    def release(self, run: "Run", store) -> None:
         """Delete an ended run's own credentials, and the run's pointer to them."""
-        if run.get("credentials_ref"):
-            self.forget(run["credentials_ref"])
-            store.forget_credentials(run["run_id"])
+        if run.credentials_ref:
+            self.forget(run.credentials_ref)
+            store.forget_credentials(run.run_id)
 
     def forget(self, reference: str) -> None:
         try:

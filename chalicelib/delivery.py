@@ -21,12 +21,15 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import requests
 
 from chalicelib.credentials import Authenticator
 from chalicelib.storage import StoredFile
+
+if TYPE_CHECKING:
+    from chalicelib.records import RecordError
 
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
 CALL_TIMEOUT_SECONDS = 30
@@ -61,8 +64,8 @@ def write_part(folder: StoredFile, chunk: int, documents: str) -> StoredFile:
     return target
 
 
-def write_error_part(folder: StoredFile, chunk: int, errors: list[dict]) -> None:
-    lines = "".join(json.dumps(e, separators=(",", ":")) + "\n" for e in errors)
+def write_error_part(folder: StoredFile, chunk: int, errors: list["RecordError"]) -> None:
+    lines = "".join(json.dumps(e.to_dict(), separators=(",", ":")) + "\n" for e in errors)
     folder.child("errors").child(part_name(chunk)).write_bytes(lines.encode("utf-8"))
 
 

@@ -80,6 +80,9 @@ class InputFormat:
     record_separator: str = "newline"  # fixed width: "newline" (LF or CRLF) or "none"
     recfm: str = "F"                 # fixed width: "F" fixed-length records, "V" or "VB" with RDWs (and BDWs)
 
+    def to_dict(self) -> dict:
+        return asdict(self)
+
     @classmethod
     def from_body(cls, raw: Any) -> "InputFormat":
         if raw is None:
@@ -218,40 +221,3 @@ def parse_authentication(auth: Any) -> dict | None:
     if auth_type == "oauth2_client_credentials" and not clean["token_url"].startswith(("https://", "http://")):
         raise InvalidRequest("authentication.token_url: must be an http(s) URL")
     return clean
-
-
-@dataclass(frozen=True)
-class PlanMessage:
-    """Asks a worker to scan a run's file and cut it into chunks."""
-
-    run_id: str
-    kind: str = "plan"
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self))
-
-
-@dataclass(frozen=True)
-class ChunkMessage:
-    """Points at one slice of a run's file: a pointer, never the rows (DESIGN 2)."""
-
-    run_id: str
-    chunk: int
-    start: int
-    end: int
-    first_row: int
-    rows: int
-    kind: str = "chunk"
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
-
-
-def parse_message(body: str) -> PlanMessage | ChunkMessage:
-    data = json.loads(body)
-    kind = data.pop("kind", None)
-    if kind == "plan":
-        return PlanMessage(**data)
-    if kind == "chunk":
-        return ChunkMessage(**data)
-    raise ValueError(f"unknown work message kind: {kind!r}")

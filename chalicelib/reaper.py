@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 
 from chalicelib.credentials import CredentialVault
 from chalicelib.observability import log
+from chalicelib.run import Run
 from chalicelib.runs import RunStore
 from chalicelib.work_queue import WorkQueue
 
@@ -33,25 +34,24 @@ class Reaper:
         now = now or datetime.now(timezone.utc)
         acted: dict[str, list[str]] = {"failed": [], "replanned": []}
         for run in self.store.list_active():
-            last = datetime.fromisoformat(run.get("updated_at", run["created_at"]).replace("Z", "+00:00"))
+            last = datetime.fromisoformat((run.updated_at or run.created_at).replace("Z", "+00:00"))
             idle = (now - last).total_seconds()
             if idle > self.stalled_after_seconds:
                 if self._fail(run, idle):
-                    acted["failed"].append(run["run_id"])
-            elif ("planned_at" not in run and idle > self.replan_after_seconds
-                  and run.get("replan_count", 0) < MAX_REPLANS):
-                if self.store.note_replan(run["run_id"], run.get("replan_count", 0)):
-                    self.queue.send_plan(run["run_id"])
-                    log("plan sent again", logging.WARNING, run_id=run["run_id"], idle_seconds=int(idle))
-                    acted["replanned"].append(run["run_id"])
+                    acted["failed"].append(run.run_id)
+            elif not run.planned and idle > self.replan_after_seconds and run.replan_count < MAX_REPLANS:
+                if self.store.note_replan(run.run_id, run.replan_count):
+                    self.queue.send_plan(run.run_id)
+                    log("plan sent again", logging.WARNING, run_id=run.run_id, idle_seconds=int(idle))
+                    acted["replanned"].append(run.run_id)
         return acted
 
-    def _fail(self, run: dict, idle: float) -> bool:
+    def _fail(self, run: Run, idle: float) -> bool:
         message = (f"the run stopped moving: no progress for {int(idle // 60)} minutes while "
-                   f"{run['status']} (step {run.get('current_step')}); "
-                   f"{run.get('chunks_done', 0)} of {run.get('chunks_total', 0)} chunks were counted")
-        if not self.store.fail(run["run_id"], message, run):
+                   f"{run.status.value} (step {run.current_step.value}); "
+                   f"{run.chunks_done} of {run.chunks_total} chunks were counted")
+        if not self.store.fail(run.run_id, message, run):
             return False
-        log("stalled run failed", logging.WARNING, run_id=run["run_id"], idle_seconds=int(idle))
+        log("stalled run failed", logging.WARNING, run_id=run.run_id, idle_seconds=int(idle))
         self.vault.release(run, self.store)
         return True

@@ -17,7 +17,9 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from chalicelib.models import RunStatus, Step, STEP_ORDER
+from chalicelib.models import InputFormat, OutputMode, RunStatus, Step, STEP_ORDER
+from chalicelib.messages import ChunkMessage
+from chalicelib.run import RUN_FIELDS, Run
 
 ACTIVE_INDEX = "active-runs"
 RECENT_INDEX = "recent-runs"
@@ -66,6 +68,30 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def run_to_item(run: Run) -> dict:
+    """The table item of a run: its fields (None left out), the keys, and the index keys."""
+    values = {name: getattr(run, name) for name in RUN_FIELDS}
+    values.update(status=run.status.value, current_step=run.current_step.value, output_mode=run.output_mode.value,
+                  input_format=run.input_format.to_dict())
+    item = {"pk": f"RUN#{run.run_id}", "sk": "RUN", "recent_pk": RECENT,
+            **{k: v for k, v in values.items() if v is not None}}
+    if run.active:
+        item["active_pk"] = ACTIVE
+    return item
+
+
+def run_from_item(item: dict) -> Run:
+    """A run from its table item (as `_from_ddb` gives it); fields an older item lacks take their defaults."""
+    values = {k: v for k, v in item.items() if k in RUN_FIELDS}
+    values["status"] = RunStatus(values["status"])
+    values["current_step"] = Step(values.get("current_step", Step.INITIALIZING.value))
+    values["output_mode"] = OutputMode(values["output_mode"])
+    values["input_format"] = InputFormat(**values.get("input_format", {}))
+    if "max_error_rate" in values:
+        values["max_error_rate"] = float(values["max_error_rate"])
+    return Run(**values)
+
+
 def _conditional_failed(err: ClientError) -> bool:
     return err.response["Error"]["Code"] in ("ConditionalCheckFailedException", "TransactionCanceledException")
 
@@ -79,27 +105,16 @@ class RunStore:
         self._marker_ttl = marker_ttl_seconds
 
     # ----------------------------------------------------------------- create/read
-    def create(self, run_id: str, request: dict) -> dict | None:
-        """Write a new pending run; None if a run with this id exists already."""
-        created = now_iso()
-        item = {
-            "pk": f"RUN#{run_id}", "sk": "RUN", "run_id": run_id,
-            "status": RunStatus.PENDING.value, "current_step": Step.INITIALIZING.value,
-            "step_history": [{"step": Step.INITIALIZING.value, "at": created}],
-            "created_at": created, "updated_at": created,
-            "active_pk": ACTIVE, "recent_pk": RECENT,
-            "total_records": 0, "chunks_total": 0, "error_rules": {},
-            **{c: 0 for c in COUNTERS},
-            **request,
-        }
+    def create(self, run: Run) -> bool:
+        """Write a new pending run; False if a run with this id exists already."""
         try:
-            self._db.put_item(TableName=self._table, Item=_to_ddb(item),
+            self._db.put_item(TableName=self._table, Item=_to_ddb(run_to_item(run)),
                               ConditionExpression="attribute_not_exists(pk)")
         except ClientError as err:
             if _conditional_failed(err):
-                return None
+                return False
             raise
-        return _plain(item)
+        return True
 
     def set_credentials(self, run_id: str, credentials_ref: str) -> bool:
         """Point a pending run at its credentials; False if it was cancelled meanwhile."""
@@ -107,19 +122,19 @@ class RunStore:
                             {":ref": credentials_ref, ":pending": RunStatus.PENDING.value},
                             condition="#status = :pending")
 
-    def get(self, run_id: str, consistent: bool = True) -> dict | None:
+    def get(self, run_id: str, consistent: bool = True) -> Run | None:
         response = self._db.get_item(TableName=self._table, Key=_key(run_id), ConsistentRead=consistent)
         item = response.get("Item")
-        return _from_ddb(item) if item else None
+        return run_from_item(_from_ddb(item)) if item else None
 
-    def list_active(self) -> list[dict]:
+    def list_active(self) -> list[Run]:
         return self._query(ACTIVE_INDEX, "active_pk", ACTIVE, limit=None)
 
-    def list_recent(self, limit: int) -> list[dict]:
+    def list_recent(self, limit: int) -> list[Run]:
         return self._query(RECENT_INDEX, "recent_pk", RECENT, limit=limit)
 
-    def _query(self, index: str, key: str, value: str, limit: int | None) -> list[dict]:
-        items: list[dict] = []
+    def _query(self, index: str, key: str, value: str, limit: int | None) -> list[Run]:
+        items: list[Run] = []
         kwargs: dict[str, Any] = dict(
             TableName=self._table, IndexName=index, KeyConditionExpression="#k = :v",
             ExpressionAttributeNames={"#k": key}, ExpressionAttributeValues={":v": {"S": value}},
@@ -128,7 +143,7 @@ class RunStore:
             if limit:
                 kwargs["Limit"] = limit - len(items)
             response = self._db.query(**kwargs)
-            items.extend(_from_ddb(i) for i in response.get("Items", []))
+            items.extend(run_from_item(_from_ddb(i)) for i in response.get("Items", []))
             if "LastEvaluatedKey" not in response or (limit and len(items) >= limit):
                 return items
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
@@ -175,7 +190,7 @@ class RunStore:
 
     def count_chunk(self, run_id: str, chunk: int, success: int, errors: int, failed: bool = False,
                     reason: str | None = None, rule_counts: dict[str, int] | None = None,
-                    error_rows: int = 0, pointer: dict | None = None) -> bool:
+                    error_rows: int = 0, message: ChunkMessage | None = None) -> bool:
         """Add one chunk's counts to its run, exactly once. False if it was counted before.
 
         `rule_counts` are the chunk's broken rules (a record may break several);
@@ -188,8 +203,8 @@ class RunStore:
                   "expires_at": int(time.time()) + self._marker_ttl}
         if reason:
             marker["reason"] = reason
-        if pointer:
-            marker["pointer"] = pointer  # a failed chunk's message, so a retry can send it again
+        if message is not None:
+            marker["pointer"] = message.pointer()  # a failed chunk's message, so a retry can send it again
         done_counter = "chunks_failed" if failed else "chunks_done"
         names: dict[str, str] = {}
         values: dict[str, Any] = {":s": success, ":e": errors, ":one": 1, ":at": now_iso(), ":zero": 0}
@@ -236,7 +251,7 @@ class RunStore:
                                      ConsistentRead=True, ProjectionExpression="pk")
         return "Item" in response
 
-    def finish_if_done(self, run: dict, status: RunStatus, error_message: str | None = None) -> bool:
+    def finish_if_done(self, run: Run, status: RunStatus, error_message: str | None = None) -> bool:
         """End a running run whose chunks are all counted, as seen in `run`.
 
         The condition repeats the counts that were read, so of two workers that
@@ -247,33 +262,33 @@ class RunStore:
                 "current_step = :step, step_history = list_append(step_history, :history)")
         step = Step.COMPLETED if status == RunStatus.COMPLETED else None
         values: dict[str, Any] = {
-            ":status": status.value, ":at": at, ":duration": _seconds_between(run.get("started_at"), at),
-            ":running": RunStatus.RUNNING.value, ":done": run["chunks_done"], ":failed": run["chunks_failed"],
-            ":step": (step or Step(run["current_step"])).value,
+            ":status": status.value, ":at": at, ":duration": _seconds_between(run.started_at, at),
+            ":running": RunStatus.RUNNING.value, ":done": run.chunks_done, ":failed": run.chunks_failed,
+            ":step": (step or run.current_step).value,
             ":history": [{"step": (step.value if step else f"{status.value}"), "at": at}],
         }
         if error_message:
             sets += ", error_message = :message"
             values[":message"] = error_message
-        return self._update(run["run_id"], sets + " REMOVE active_pk", values,
+        return self._update(run.run_id, sets + " REMOVE active_pk", values,
                             condition="#status = :running AND chunks_done = :done AND chunks_failed = :failed")
 
-    def fail(self, run_id: str, error_message: str, run: dict | None = None) -> bool:
+    def fail(self, run_id: str, error_message: str, run: Run | None = None) -> bool:
         """End a pending or running run as failed (unreadable file, wrong header, ...)."""
         return self._end(run_id, RunStatus.FAILED, run, {"error_message": error_message})
 
-    def cancel(self, run_id: str, run: dict | None = None) -> bool:
+    def cancel(self, run_id: str, run: Run | None = None) -> bool:
         """pending/running -> cancelled; False if the run had already ended."""
         return self._end(run_id, RunStatus.CANCELLED, run, {"cancelled_at": None})
 
-    def _end(self, run_id: str, status: RunStatus, run: dict | None, extra: dict) -> bool:
+    def _end(self, run_id: str, status: RunStatus, run: Run | None, extra: dict) -> bool:
         """End a pending or running run. `run` (as last read) gives its start, for the duration;
         it is read here when the caller has no fresh copy. `extra` values of None take the end time."""
         at = now_iso()
-        run = run if run is not None else (self.get(run_id) or {})
+        run = run if run is not None else self.get(run_id)
         values: dict[str, Any] = {
             ":status": status.value, ":at": at, ":history": [{"step": status.value, "at": at}],
-            ":duration": _seconds_between(run.get("started_at") or run.get("created_at"), at),
+            ":duration": _seconds_between(run and (run.started_at or run.created_at), at),
             ":pending": RunStatus.PENDING.value, ":running": RunStatus.RUNNING.value}
         sets = ""
         for i, (name, value) in enumerate(extra.items()):
@@ -285,7 +300,7 @@ class RunStore:
             "step_history = list_append(step_history, :history) REMOVE active_pk",
             values, condition="#status IN (:pending, :running)")
 
-    def reopen_for_retry(self, run: dict, failed_chunks: int, credentials_ref: str | None) -> bool:
+    def reopen_for_retry(self, run: Run, failed_chunks: int, credentials_ref: str | None) -> bool:
         """A finished run with failed chunks -> running again; False if another retry got there first."""
         at = now_iso()
         sets = ("SET #status = :running, updated_at = :at, current_step = :step, active_pk = :active, "
@@ -299,7 +314,7 @@ class RunStore:
         if credentials_ref:
             sets += ", credentials_ref = :credentials"
             values[":credentials"] = credentials_ref
-        return self._update(run["run_id"], sets + " REMOVE completed_at, #duration, error_message", values,
+        return self._update(run.run_id, sets + " REMOVE completed_at, #duration, error_message", values,
                             condition="#status IN (:completed, :failed_status) AND chunks_failed = :failed")
 
     def uncount_failed_chunk(self, run_id: str, marker: dict) -> bool:
@@ -326,9 +341,10 @@ class RunStore:
         """Count a re-sent plan; False if the run was planned, ended or re-planned meanwhile."""
         values: dict[str, Any] = {":next": seen_count + 1, ":at": now_iso(),
                                   ":pending": RunStatus.PENDING.value, ":running": RunStatus.RUNNING.value}
-        seen = "attribute_not_exists(replan_count)"
-        if seen_count:
-            seen, values[":seen"] = "replan_count = :seen", seen_count
+        values[":seen"] = seen_count
+        seen = "replan_count = :seen"
+        if not seen_count:  # an item written before runs carried the count has none
+            seen = "(attribute_not_exists(replan_count) OR replan_count = :seen)"
         return self._update(run_id, "SET replan_count = :next, updated_at = :at", values,
                             condition=f"#status IN (:pending, :running) AND attribute_not_exists(planned_at) "
                                       f"AND {seen}")

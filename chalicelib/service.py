@@ -10,16 +10,21 @@ import hashlib
 import json
 import uuid
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 from chalicelib.credentials import CredentialVault
 from chalicelib.delivery import part_name
 from chalicelib.errors import InvalidRequest, RecordTypeNotFound, RunConflict, RunNotFound
-from chalicelib.models import ChunkMessage, MigrationRequest, RunStatus, parse_authentication
+from chalicelib.messages import ChunkMessage
+from chalicelib.models import MigrationRequest, RunStatus, parse_authentication
 from chalicelib.observability import log
-from chalicelib.records import RecordSpec
-from chalicelib.runs import RunStore
+from chalicelib.run import Run
+from chalicelib.runs import RunStore, now_iso
 from chalicelib.storage import DataRoot
 from chalicelib.work_queue import WorkQueue
+
+if TYPE_CHECKING:
+    from chalicelib.records import RecordSpec
 
 # `make bench`: a million disability records take 5 to 7 s end to end on two local
 # workers; Lambda runs more workers at once, so this errs on the slow side.
@@ -70,68 +75,48 @@ class MigrationService:
         if not source.exists():
             raise InvalidRequest(f"file_path: file not found: {request.file_path}")
         self.data_root.resolve(request.output_dir, "output_dir")
-        run_id = run_id or str(uuid.uuid4())
-        stored = {k: v for k, v in asdict(request).items() if k != "authentication"}
-        stored.update(output_mode=request.output_mode.value, request_fingerprint=fingerprint,
-                      own_credentials=request.authentication is not None)
-        run = self.store.create(run_id, stored)
-        if run is None:  # a concurrent repeat created it first
-            return self._repeat(self.store.get(run_id), fingerprint)
+        run = Run.from_request(run_id or str(uuid.uuid4()), request, fingerprint, now_iso())
+        if not self.store.create(run):  # a concurrent repeat created it first
+            return self._repeat(self.store.get(run.run_id), fingerprint)
         if request.authentication:
-            reference = self.vault.store_for_run(run_id, request.authentication)
-            if not self.store.set_credentials(run_id, reference):
+            reference = self.vault.store_for_run(run.run_id, request.authentication)
+            if not self.store.set_credentials(run.run_id, reference):
                 self.vault.forget(reference)  # cancelled before it was even queued
-        self.queue.send_plan(run_id)
-        log("run queued", run_id=run_id, record_type=request.record_type, output_mode=stored["output_mode"])
+        self.queue.send_plan(run.run_id)
+        log("run queued", run_id=run.run_id, record_type=run.record_type, output_mode=run.output_mode.value)
         return self._queued_answer(run, source.size())
 
-    def _repeat(self, existing: dict, fingerprint: str) -> dict:
-        if existing.get("request_fingerprint") != fingerprint:
+    def _repeat(self, existing: Run, fingerprint: str) -> dict:
+        if existing.request_fingerprint != fingerprint:
             raise RunConflict("Idempotency-Key was already used for a different request "
-                              f"(run {existing['run_id']}); use a new key for a new migration")
+                              f"(run {existing.run_id}); use a new key for a new migration")
         return self._queued_answer(existing, source_size=0)
 
-    def _queued_answer(self, run: dict, source_size: int) -> dict:
+    def _queued_answer(self, run: Run, source_size: int) -> dict:
         return {
-            "run_id": run["run_id"],
-            "status": run["status"],
+            "run_id": run.run_id,
+            "status": run.status.value,
             "message": "Migration queued successfully",
-            "created_at": run["created_at"],
+            "created_at": run.created_at,
             "estimated_duration": _estimate_seconds(source_size),
         }
 
     def status(self, run_id: str, include_details: bool = False) -> dict:
-        run = self._get(run_id)
-        answer = {
-            "run_id": run["run_id"],
-            "status": run["status"],
-            "progress": progress(run),
-            "created_at": run["created_at"],
-            "started_at": run.get("started_at"),
-            "completed_at": run.get("completed_at"),
-            "duration": run.get("duration"),
-            "error_message": run.get("error_message"),
-            "file_path": run["file_path"],
-            "record_type": run["record_type"],
-            "metadata": run.get("metadata") or {},
-        }
-        if include_details:
-            answer["details"] = details(run)
-        return answer
+        return self._get(run_id).status_answer(include_details)
 
     def running(self) -> dict:
         runs = self.store.list_active()
         return {
             "running_migrations": {
-                r["run_id"]: {"status": r["status"], "created_at": r["created_at"],
-                              "file_path": r["file_path"], "record_type": r["record_type"]}
+                r.run_id: {"status": r.status.value, "created_at": r.created_at, "file_path": r.file_path,
+                           "record_type": r.record_type}
                 for r in runs},
             "count": len(runs),
         }
 
     def recent(self, limit: int) -> dict:
         runs = self.store.list_recent(limit)
-        return {"migrations": [summary(r) for r in runs], "count": len(runs)}
+        return {"migrations": [r.summary() for r in runs], "count": len(runs)}
 
     def errors(self, run_id: str, offset: int, limit: int) -> dict:
         """A page of the run's error report: rows of counted chunks, in file order.
@@ -142,7 +127,7 @@ class MigrationService:
         """
         run = self._get(run_id)
         markers = [m for m in self.store.chunk_markers(run_id) if m.get("error_rows")]
-        folder = self.data_root.resolve(run["output_dir"], "output_dir").child(run_id).child("errors")
+        folder = self.data_root.resolve(run.output_dir, "output_dir").child(run_id).child("errors")
         total = sum(m["error_rows"] for m in markers)
         rows: list[dict] = []
         position = 0
@@ -155,9 +140,9 @@ class MigrationService:
             position += count
         following = offset + len(rows)
         return {
-            "run_id": run_id, "status": run["status"],
-            "records_rejected": int(run.get("error_count", 0)), "error_rows": total,
-            "by_rule": run.get("error_rules", {}),
+            "run_id": run_id, "status": run.status.value,
+            "records_rejected": run.error_count, "error_rows": total,
+            "by_rule": run.error_rules,
             "offset": offset, "limit": limit, "errors": rows,
             "next_offset": following if following < total else None,
         }
@@ -170,8 +155,9 @@ class MigrationService:
         stay exact. Its step history records each retry.
         """
         run = self._get(run_id)
-        if run["status"] not in (RunStatus.COMPLETED, RunStatus.FAILED):
-            raise RunConflict(f"Migration {run_id} is {run['status']}: only a completed or failed run can be retried")
+        if run.status not in (RunStatus.COMPLETED, RunStatus.FAILED):
+            raise RunConflict(f"Migration {run_id} is {run.status.value}: only a completed or failed run can be "
+                              f"retried")
         body = body or {}
         if not isinstance(body, dict) or set(body) - {"authentication"}:
             raise InvalidRequest("body: only 'authentication' may be given to a retry")
@@ -179,8 +165,7 @@ class MigrationService:
         failed = [m for m in self.store.chunk_markers(run_id) if m.get("outcome") == "failed" and m.get("pointer")]
         if not failed:
             raise RunConflict(f"Migration {run_id} has no failed chunks to retry")
-        needs_credentials = run["output_mode"] == "api" and not run.get("validate_only")
-        if needs_credentials and run.get("own_credentials") and authentication is None:
+        if run.delivers_to_target and run.own_credentials and authentication is None:
             raise InvalidRequest("authentication: the run's own credentials were deleted when it ended; "
                                  "send them again to retry it")
         reference = self.vault.store_for_run(run_id, authentication) if authentication else None
@@ -191,7 +176,7 @@ class MigrationService:
         chunks = []
         for marker in failed:
             if self.store.uncount_failed_chunk(run_id, marker):
-                chunks.append(ChunkMessage(**{k: v for k, v in marker["pointer"].items() if k != "kind"}))
+                chunks.append(ChunkMessage(**marker["pointer"]))
         self.queue.send_chunks(chunks)
         records = sum(c.rows for c in chunks)
         log("run retried", run_id=run_id, chunks=len(chunks), records=records)
@@ -201,19 +186,19 @@ class MigrationService:
 
     def cancel(self, run_id: str) -> dict:
         run = self._get(run_id)
-        if run["status"] == RunStatus.CANCELLED:
+        if run.status == RunStatus.CANCELLED:
             pass  # cancelling twice answers the same
         elif not self.store.cancel(run_id, run):
             current = self._get(run_id)
-            if current["status"] != RunStatus.CANCELLED:
+            if current.status != RunStatus.CANCELLED:
                 raise RunConflict(f"Migration {run_id} has already finished with status "
-                                  f"'{current['status']}' and cannot be cancelled")
+                                  f"'{current.status.value}' and cannot be cancelled")
         else:
             log("run cancelled", run_id=run_id)
             self.vault.release(run, self.store)
         return {"message": f"Migration {run_id} cancelled successfully", "run_id": run_id, "cancelled": True}
 
-    def _get(self, run_id: str) -> dict:
+    def _get(self, run_id: str) -> Run:
         if not _looks_like_run_id(run_id):
             raise RunNotFound(run_id)
         run = self.store.get(run_id)
@@ -230,48 +215,6 @@ def request_fingerprint(request: MigrationRequest) -> str:
     if request.authentication:
         fields["authentication"] = {"type": request.authentication["type"]}
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
-
-
-def progress(run: dict) -> dict:
-    total = int(run.get("total_records", 0))
-    success, errors = int(run.get("success_count", 0)), int(run.get("error_count", 0))
-    processed = success + errors
-    return {
-        "total_records": total,
-        "processed_records": processed,
-        "success_count": success,
-        "error_count": errors,
-        "progress_percentage": round(100.0 * processed / total, 2) if total else
-        (100.0 if run["status"] == RunStatus.COMPLETED else 0.0),
-        "current_step": run.get("current_step"),
-    }
-
-
-def details(run: dict) -> dict:
-    processed = int(run.get("success_count", 0)) + int(run.get("error_count", 0))
-    duration = run.get("duration")
-    output = f"{run['output_dir'].rstrip('/')}/{run['run_id']}/"
-    return {
-        "output_mode": run["output_mode"],
-        "batch_size": run["batch_size"],
-        "chunks": {"total": run.get("chunks_total", 0), "done": run.get("chunks_done", 0),
-                   "failed": run.get("chunks_failed", 0)},
-        "steps": run.get("step_history", []),
-        "records_per_second": round(processed / duration, 1) if duration else None,
-        "output_location": output if run["output_mode"] == "file" and not run.get("validate_only") else None,
-        "error_report": f"{output}errors/",
-        "errors_by_rule": run.get("error_rules", {}),
-        "validate_only": bool(run.get("validate_only", False)),
-        "input_format": run.get("input_format"),
-        "updated_at": run.get("updated_at"),
-    }
-
-
-def summary(run: dict) -> dict:
-    return {"run_id": run["run_id"], "status": run["status"], "created_at": run["created_at"],
-            "completed_at": run.get("completed_at"), "file_path": run["file_path"],
-            "record_type": run["record_type"], "output_mode": run["output_mode"],
-            "progress": progress(run), "error_message": run.get("error_message")}
 
 
 def _estimate_seconds(size_bytes: int) -> float:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
-from chalicelib.models import ChunkMessage, PlanMessage
+from chalicelib.messages import ChunkMessage, PlanMessage
 
 SQS_BATCH_LIMIT = 10  # SendMessageBatch takes at most ten entries
 

@@ -8,11 +8,11 @@ Cancel is read (consistently) before each chunk and between delivery calls.
 """
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import Counter
 from dataclasses import dataclass
+from datetime import date
 
 import requests
 
@@ -20,11 +20,12 @@ from chalicelib.config import Settings
 from chalicelib.credentials import Authenticator, CredentialVault
 from chalicelib.delivery import ApiDelivery, write_error_part, write_part
 from chalicelib.errors import InputFileError, InvalidRequest
-from chalicelib.models import (ChunkMessage, InputFormat, OutputMode, RunStatus, Step, STEP_ORDER,
-                               parse_message)
-from chalicelib.observability import emit_metrics, log
 from chalicelib.inputs import plan_file, read_records
-from chalicelib.records import RecordSpec, transform
+from chalicelib.messages import ChunkMessage, parse_message
+from chalicelib.models import InputFormat, OutputMode, RunStatus, Step
+from chalicelib.observability import emit_metrics, log
+from chalicelib.records import RecordError, RecordSpec, Transformed, transform
+from chalicelib.run import Run
 from chalicelib.runs import RunStore
 from chalicelib.storage import DataRoot, StoredFile
 from chalicelib.work_queue import WorkQueue
@@ -55,20 +56,20 @@ class Worker:
         if run is None:
             log("plan for an unknown run ignored", logging.WARNING, run_id=run_id)
             return
-        if run["status"] == RunStatus.PENDING:
+        if run.status == RunStatus.PENDING:
             if not self.store.start_planning(run_id):
                 return  # cancelled meanwhile, or another worker took it
-        elif run["status"] != RunStatus.RUNNING or "planned_at" in run:
+        elif run.status != RunStatus.RUNNING or run.planned:
             return  # ended, or planned already: this is a duplicate message
         self.store.advance_step(run_id, Step.FILE_READING)
-        spec = self.specs[run["record_type"]]
+        spec = self.specs[run.record_type]
         try:
             source = self._input(run)
-            plan = plan_file(source, input_format(run), spec, self.settings.chunk_records,
-                             self.settings.chunk_bytes)
+            plan = plan_file(source, run.input_format, spec, self.settings.chunk_records,
+                             self.settings.chunk_bytes, run_id)
         except InputFileError as err:
             log("run failed: input file rejected", logging.WARNING, run_id=run_id, reason=str(err))
-            self.store.fail(run_id, f"{run['file_path']}: {err}")
+            self.store.fail(run_id, f"{run.file_path}: {err}")
             self.vault.release(run, self.store)
             return
         if not self.store.record_plan(run_id, plan.total_records, len(plan.chunks), plan.header):
@@ -77,12 +78,11 @@ class Worker:
         if not plan.chunks:
             self._finish_if_done(run_id)
             return
-        self.queue.send_chunks([ChunkMessage(run_id, n, c.start, c.end, c.first_row, c.rows)
-                                for n, c in enumerate(plan.chunks, start=1)])
+        self.queue.send_chunks(plan.chunks)
 
-    def _input(self, run: dict) -> StoredFile:
+    def _input(self, run: Run) -> StoredFile:
         try:
-            source = self.data_root.resolve(run["file_path"], "file_path")
+            source = self.data_root.resolve(run.file_path, "file_path")
         except InvalidRequest as err:
             raise InputFileError(str(err.detail)) from None
         if not source.exists():
@@ -93,61 +93,56 @@ class Worker:
     def process_chunk(self, message: ChunkMessage) -> None:
         started = time.monotonic()
         run = self.store.get(message.run_id)
-        if run is None or run["status"] != RunStatus.RUNNING:
+        if run is None or run.status != RunStatus.RUNNING:
             return  # cancelled or ended: no new work starts
         if self.store.chunk_counted(message.run_id, message.chunk):
             self._finish_if_done(message.run_id)
             return
         self._advance(run, Step.DATA_TRANSFORMATION)
-        spec = self.specs[run["record_type"]]
+        spec = self.specs[run.record_type]
         # The file was found and checked when the run was planned: no HEAD per chunk.
         # Were it gone since, the read fails and the chunk takes the retry path.
-        source = self.data_root.resolve(run["file_path"], "file_path")
-        data = source.read_range(message.start, message.end)
-        chunk = read_records(data, run["header"], input_format(run), spec, message.first_row)
-        read_rows = len(chunk.frame) + len(chunk.malformed)
-        if read_rows != message.rows:
-            raise RuntimeError(f"chunk {message.chunk} holds {read_rows} records, the plan said {message.rows}")
-        result = transform(chunk.frame, spec, chunk.rows)
-        errors = [{"row": row, "field": None, "rule": chunk.malformed_rule, "message": why, "value": None}
-                  for row, why in chunk.malformed]
-        errors += [e.to_dict() for e in result.errors]
-        output = self.data_root.resolve(run["output_dir"], "output_dir").child(run["run_id"])
+        source = self.data_root.resolve(run.file_path, "file_path")
+        mapped = map_chunk(source.read_range(message.start, message.end), run.header, run.input_format, spec,
+                           message.first_row)
+        if mapped.records != message.rows:
+            raise RuntimeError(f"chunk {message.chunk} holds {mapped.records} records, the plan said {message.rows}")
+        result, errors = mapped.result, mapped.errors
+        output = self.data_root.resolve(run.output_dir, "output_dir").child(run.run_id)
 
         stopped = False
         rejected_by_target = 0
-        if run.get("validate_only"):
+        if run.validate_only:
             success = result.document_count  # a dry run: valid records are counted, nothing is delivered
-        elif run["output_mode"] == OutputMode.FILE:
+        elif run.output_mode == OutputMode.FILE:
             write_part(output, message.chunk, result.documents)
             success = result.document_count
         else:
             outcome = self._deliver(run, message, result)
             success, stopped, rejected_by_target = outcome.delivered, outcome.stopped, len(outcome.rejected)
-            errors += [{"row": row, "field": None, "rule": "target_rejected", "message": why, "value": None}
-                       for row, why in outcome.rejected]
+            errors += [RecordError.of_record(row, "target_rejected", why) for row, why in outcome.rejected]
             log("chunk delivered", run_id=message.run_id, chunk=message.chunk, calls=outcome.calls,
                 retries=outcome.retries, throttled=outcome.throttled)
         if errors:
-            errors.sort(key=lambda e: e["row"])
+            errors.sort(key=lambda e: e.row)
             write_error_part(output, message.chunk, errors)
-        error_count = result.error_rows + len(chunk.malformed) + rejected_by_target
+        error_count = mapped.rejected + rejected_by_target
         if stopped:
             log("chunk stopped by cancel", run_id=message.run_id, chunk=message.chunk, delivered=success)
         counted = self.store.count_chunk(message.run_id, message.chunk, success, error_count,
-                                         rule_counts=Counter(e["rule"] for e in errors), error_rows=len(errors))
+                                         rule_counts=Counter(e.rule for e in errors), error_rows=len(errors))
         elapsed = time.monotonic() - started
         if counted:
-            emit_metrics(run["record_type"], success + error_count, error_count, elapsed)
+            emit_metrics(run.record_type, success + error_count, error_count, elapsed)
             log("chunk counted", run_id=message.run_id, chunk=message.chunk, success=success,
                 errors=error_count, seconds=round(elapsed, 3))
         self._advance(run, Step.API_INTEGRATION)
         self._finish_if_done(message.run_id)
 
-    def _deliver(self, run: dict, message: ChunkMessage, result):
-        credentials = self.vault.for_run(run.get("credentials_ref"))
-        url = f"{self.settings.target_api_url}/records/{self.specs[run['record_type']].endpoint}"
-        delivery = ApiDelivery(self.http, url, Authenticator(credentials, self.http), int(run["batch_size"]),
+    def _deliver(self, run: Run, message: ChunkMessage, result):
+        credentials = self.vault.for_run(run.credentials_ref)
+        url = f"{self.settings.target_api_url}/records/{self.specs[run.record_type].endpoint}"
+        delivery = ApiDelivery(self.http, url, Authenticator(credentials, self.http), run.batch_size,
                                max_in_flight=self.settings.max_calls_in_flight,
                                retry_budget_seconds=self.settings.retry_budget_seconds)
         documents = result.document_lines()
@@ -158,16 +153,15 @@ class Worker:
                 return False
             last_check[0] = time.monotonic()
             current = self.store.get(message.run_id)
-            return current is None or current["status"] == RunStatus.CANCELLED
+            return current is None or current.status == RunStatus.CANCELLED
 
         return delivery.deliver(message.run_id, message.chunk, documents,
                                 result.document_rows.tolist(), cancelled)
 
-    def _advance(self, run: dict, step: Step) -> None:
-        current = run.get("current_step")
-        if current in STEP_ORDER and STEP_ORDER.index(Step(current)) < STEP_ORDER.index(step):
-            self.store.advance_step(run["run_id"], step)
-            run["current_step"] = step.value
+    def _advance(self, run: Run, step: Step) -> None:
+        if not run.reached(step):
+            self.store.advance_step(run.run_id, step)
+            run.current_step = step
 
     # ----------------------------------------------------------------- finishing
     def handle_dead_letter(self, body: str) -> None:
@@ -188,51 +182,42 @@ class Worker:
         if self.store.chunk_counted(message.run_id, message.chunk):
             self._finish_if_done(message.run_id)  # it did get through, or this is a duplicate
             return
-        output = self.data_root.resolve(run["output_dir"], "output_dir").child(run["run_id"])
-        write_error_part(output, message.chunk, [
-            {"row": message.first_row + i, "field": None, "rule": "chunk_failed", "message": reason, "value": None}
-            for i in range(message.rows)])
+        output = self.data_root.resolve(run.output_dir, "output_dir").child(run.run_id)
+        write_error_part(output, message.chunk, [RecordError.of_record(row, "chunk_failed", reason)
+                                                 for row in range(message.first_row, message.first_row + message.rows)])
         if self.store.count_chunk(message.run_id, message.chunk, 0, message.rows, failed=True, reason=reason,
                                   rule_counts={"chunk_failed": message.rows}, error_rows=message.rows,
-                                  pointer=json.loads(message.to_json())):
+                                  message=message):
             log("chunk failed for good", logging.ERROR, run_id=message.run_id, chunk=message.chunk,
                 records=message.rows)
         self._finish_if_done(message.run_id)
 
     def _finish_if_done(self, run_id: str) -> None:
         run = self.store.get(run_id)
-        if run is None or run["status"] != RunStatus.RUNNING or "planned_at" not in run:
+        if run is None or run.status != RunStatus.RUNNING or not run.all_chunks_counted:
             return
-        if run["chunks_done"] + run["chunks_failed"] < run["chunks_total"]:
-            return
-        status, message = decide_outcome(run)
+        status, message = run.outcome()
         if self.store.finish_if_done(run, status, message):
-            log("run finished", run_id=run_id, status=status.value, success=run["success_count"],
-                errors=run["error_count"])
+            log("run finished", run_id=run_id, status=status.value, success=run.success_count,
+                errors=run.error_count)
             self.vault.release(run, self.store)
 
 
+@dataclass
+class MappedChunk:
+    """A chunk read, mapped and validated: what the worker delivers and what it reports."""
 
-def input_format(run: dict) -> InputFormat:
-    return InputFormat(**run.get("input_format", {}))
+    result: Transformed          # the documents of the valid records
+    errors: list[RecordError]    # the error report's rows, in record order
+    records: int                 # records read, valid or not
+    rejected: int                # records rejected (a record may have several error rows)
 
 
-def decide_outcome(run: dict) -> tuple[RunStatus, str | None]:
-    """completed when the rejected share is within the run's tolerance, else failed.
-
-    The message gives the counts by rule, never a record's values.
-    """
-    total = run["total_records"]
-    errors = run["error_count"]
-    tolerated = float(run.get("max_error_rate", 1.0))
-    rules = ", ".join(f"{rule} {count}" for rule, count in
-                      sorted(run.get("error_rules", {}).items(), key=lambda kv: (-kv[1], kv[0])))
-    by_rule = f" (by rule: {rules})" if rules else ""
-    failed_chunks = (f"{run['chunks_failed']} of {run['chunks_total']} chunks failed after retries"
-                     if run["chunks_failed"] else None)
-    if total and errors / total > tolerated:
-        share = (f"{errors} of {total} records were rejected ({errors / total:.1%}, more than the tolerated "
-                 f"{tolerated:.1%}){by_rule}")
-        return RunStatus.FAILED, "; ".join(filter(None, [share, failed_chunks]))
-    summary = f"{errors} of {total} records were rejected{by_rule}; see the error report" if errors else None
-    return RunStatus.COMPLETED, "; ".join(filter(None, [summary, failed_chunks])) or None
+def map_chunk(data: bytes, header: list[str], fmt: InputFormat, spec: RecordSpec, first_row: int,
+              today: date | None = None) -> MappedChunk:
+    """Read a chunk's bytes, map and validate its records: the worker's path without I/O."""
+    chunk = read_records(data, header, fmt, spec, first_row)
+    result = transform(chunk.frame, spec, chunk.rows, today=today)
+    errors = [RecordError.of_record(row, chunk.malformed_rule, why) for row, why in chunk.malformed] + result.errors
+    errors.sort(key=lambda e: e.row)
+    return MappedChunk(result, errors, len(chunk.frame) + len(chunk.malformed), result.error_rows + len(chunk.malformed))

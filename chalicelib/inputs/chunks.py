@@ -1,7 +1,8 @@
 """What planning and reading give, whatever the input format: chunk ranges, a plan, a chunk's records.
 
-A plan is a list of byte ranges cut on record boundaries (DESIGN 3), with each
-range's first record number and record count; a worker reads only its range
+A plan is a list of chunk messages, byte ranges cut on record boundaries
+(DESIGN 3), each with its first record number and record count, ready for the
+work queue; a worker reads only its range
 and turns it into a `ChunkFrame`. The `Cutter` is the one place that decides
 where a chunk ends, for every format.
 """
@@ -12,19 +13,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-
-@dataclass(frozen=True)
-class ChunkRange:
-    start: int
-    end: int
-    first_row: int
-    rows: int
+from chalicelib.messages import ChunkMessage
 
 
 @dataclass
 class Plan:
     header: list[str]
-    chunks: list[ChunkRange] = field(default_factory=list)
+    chunks: list[ChunkMessage] = field(default_factory=list)
 
     @property
     def total_records(self) -> int:
@@ -34,12 +29,12 @@ class Plan:
 class Cutter:
     """Accumulates record ends and closes a chunk every `records` records or `max_bytes` bytes."""
 
-    def __init__(self, start: int, records: int, max_bytes: int):
-        self.records, self.max_bytes = records, max_bytes
+    def __init__(self, start: int, records: int, max_bytes: int, run_id: str = ""):
+        self.records, self.max_bytes, self.run_id = records, max_bytes, run_id
         self.chunk_start, self.rows_in_chunk, self.next_row = start, 0, 1
         self.last_end = start  # offset just past the last record seen
         self.following: int | None = None  # add_counted: the record number after last_end
-        self.chunks: list[ChunkRange] = []
+        self.chunks: list[ChunkMessage] = []
 
     def add(self, ends: np.ndarray) -> None:
         """`ends` are offsets just past each record's newline, ascending."""
@@ -81,7 +76,8 @@ class Cutter:
 
     def close(self) -> None:
         if self.rows_in_chunk:
-            self.chunks.append(ChunkRange(self.chunk_start, self.last_end, self.next_row, self.rows_in_chunk))
+            self.chunks.append(ChunkMessage(self.run_id, len(self.chunks) + 1, self.chunk_start, self.last_end,
+                                            self.next_row, self.rows_in_chunk))
             self.next_row += self.rows_in_chunk
         if self.following is not None:
             self.next_row = self.following

@@ -36,7 +36,8 @@ UTF8_BOM = b"\xef\xbb\xbf"
 
 
 def plan_delimited(blocks: Iterable[bytes], records_per_chunk: int, max_chunk_bytes: int,
-                   encoding: str = "utf-8", delimiter: str = ",", has_header: bool = True) -> Plan:
+                   encoding: str = "utf-8", delimiter: str = ",", has_header: bool = True,
+                   run_id: str = "") -> Plan:
     """Scan the whole file once and return its header (empty without one) and chunk ranges.
 
     The quote and newline bytes are the same in every encoding this reads
@@ -61,7 +62,7 @@ def plan_delimited(blocks: Iterable[bytes], records_per_chunk: int, max_chunk_by
                 header_start = prev_end = len(UTF8_BOM)
             if not has_header:
                 header_end = header_start
-                cutter = Cutter(header_start, records_per_chunk, max_chunk_bytes)
+                cutter = Cutter(header_start, records_per_chunk, max_chunk_bytes, run_id)
         try:
             decoder.decode(block)
         except UnicodeDecodeError as err:
@@ -93,7 +94,7 @@ def plan_delimited(blocks: Iterable[bytes], records_per_chunk: int, max_chunk_by
             if len(ends):
                 header_end = int(ends[0])
                 ends = ends[1:]
-                cutter = Cutter(header_end, records_per_chunk, max_chunk_bytes)
+                cutter = Cutter(header_end, records_per_chunk, max_chunk_bytes, run_id)
         if cutter is not None and len(ends):
             cutter.add(ends)
         stripped = block.rstrip()
@@ -113,7 +114,7 @@ def plan_delimited(blocks: Iterable[bytes], records_per_chunk: int, max_chunk_by
     if header_end is None:
         # One line and no newline: a header without records.
         header_end = last_content
-        cutter = Cutter(header_end, records_per_chunk, max_chunk_bytes)
+        cutter = Cutter(header_end, records_per_chunk, max_chunk_bytes, run_id)
     elif last_content > prev_end:
         # The last record has no newline after it.
         cutter.add(np.array([offset], dtype=np.int64))

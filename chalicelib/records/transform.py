@@ -33,11 +33,18 @@ _TEXT = np.dtypes.StringDType()
 
 @dataclass(frozen=True)
 class RecordError:
+    """One row of a run's error report: a rule a record broke. Every row is made through this type."""
+
     row: int
-    field: str
+    field: str | None
     rule: str
     message: str
     value: str | None
+
+    @classmethod
+    def of_record(cls, row: int, rule: str, message: str) -> "RecordError":
+        """An error of a whole record (it could not be read, the target refused it, its chunk failed)."""
+        return cls(row, None, rule, message, None)
 
     def to_dict(self) -> dict:
         return {"row": self.row, "field": self.field, "rule": self.rule,

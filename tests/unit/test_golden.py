@@ -26,9 +26,10 @@ import pytest
 
 from chalicelib.delivery import write_error_part, write_part
 from chalicelib.inputs.delimited import header_problems, plan_delimited
-from chalicelib.inputs.delimited import read_delimited_chunk as read_chunk
-from chalicelib.records import load_specs, transform
+from chalicelib.models import InputFormat
+from chalicelib.records import load_specs
 from chalicelib.storage import LocalFile
+from chalicelib.worker import map_chunk
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 RECORD_TYPES = sorted(p.name for p in GOLDEN.iterdir() if (p / "input.csv").is_file())
@@ -53,16 +54,12 @@ def migrate(spec, data: bytes, out: Path, records_per_chunk: int, block: int) ->
     assert header_problems(spec.record_type, spec.source_columns, plan.header) is None
     folder = LocalFile(str(out), "out")
     for number, chunk in enumerate(plan.chunks, start=1):
-        read = read_chunk(data[chunk.start:chunk.end], plan.header, chunk.first_row)
-        assert len(read.frame) + len(read.malformed) == chunk.rows
-        result = transform(read.frame, spec, read.rows, today=TODAY)
-        errors = [{"row": row, "field": None, "rule": "field_count", "message": why, "value": None}
-                  for row, why in read.malformed]
-        errors += [e.to_dict() for e in result.errors]
-        errors.sort(key=lambda e: e["row"])
-        write_part(folder, number, result.documents)
-        if errors:
-            write_error_part(folder, number, errors)
+        mapped = map_chunk(data[chunk.start:chunk.end], plan.header, InputFormat(), spec, chunk.first_row,
+                           today=TODAY)
+        assert mapped.records == chunk.rows
+        write_part(folder, number, mapped.result.documents)
+        if mapped.errors:
+            write_error_part(folder, number, mapped.errors)
     documents = b"".join(p.read_bytes() for p in sorted(out.glob("part-*.jsonl")))
     errors = b"".join(p.read_bytes() for p in sorted((out / "errors").glob("part-*.jsonl")))
     return documents, errors

@@ -49,7 +49,7 @@ UTF8_BOM = b"\xef\xbb\xbf"
 # ------------------------------------------------------------------ planning
 
 def plan_fixed_width(blocks: Iterable[bytes], layout: FileLayout, fmt: "InputFormat", records_per_chunk: int,
-                     max_chunk_bytes: int, framing: VariableFraming | None = None) -> Plan:
+                     max_chunk_bytes: int, framing: VariableFraming | None = None, run_id: str = "") -> Plan:
     """Scan the whole file once; return the spec's field names and the chunk ranges. `framing`
     says how V and VB descriptor words are written, when not as IBM writes them."""
     codec = codec_for(fmt.encoding)
@@ -71,7 +71,7 @@ def plan_fixed_width(blocks: Iterable[bytes], layout: FileLayout, fmt: "InputFor
     number = 0            # records seen so far
     for arr, start, starts, lengths, ends, cut_ok in scans:
         if cutter is None:
-            cutter = Cutter(start, records_per_chunk, max_chunk_bytes)
+            cutter = Cutter(start, records_per_chunk, max_chunk_bytes, run_id)
         if not len(starts):
             continue
         counted_records = controls.see(arr, starts, lengths, number, codec)

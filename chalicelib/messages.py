@@ -1,0 +1,52 @@
+"""What crosses the work queue: a plan message per run, a chunk message per slice of its file.
+
+One definition each, used by the planner that makes chunk messages, the queue
+that sends them, the worker that takes them, the run store that keeps a failed
+chunk's message for a retry, and the retry that sends it again.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class PlanMessage:
+    """Asks a worker to scan a run's file and cut it into chunks."""
+
+    run_id: str
+    kind: str = "plan"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+
+@dataclass(frozen=True)
+class ChunkMessage:
+    """Points at one slice of a run's file: a pointer, never the rows (DESIGN 2)."""
+
+    run_id: str
+    chunk: int
+    start: int
+    end: int
+    first_row: int
+    rows: int
+    kind: str = "chunk"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+
+    def pointer(self) -> dict:
+        """The message's fields, as a failed chunk's marker keeps them."""
+        return {k: v for k, v in asdict(self).items() if k != "kind"}
+
+
+def parse_message(body: str) -> PlanMessage | ChunkMessage:
+    data = json.loads(body)
+    kind = data.pop("kind", None)
+    if kind == "plan":
+        return PlanMessage(**data)
+    if kind == "chunk":
+        return ChunkMessage(**data)
+    raise ValueError(f"unknown work message kind: {kind!r}")

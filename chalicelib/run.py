@@ -1,0 +1,156 @@
+"""A migration run: its request, state, counters and times, and the views the API gives of it.
+
+The run store turns a table item into a `Run` and back (runs.py); every other
+module works with this type, never with the raw item. Its defaults are defined
+here once: an item written before a field existed reads that field's default.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+from chalicelib.models import (DEFAULT_BATCH_SIZE, DEFAULT_MAX_ERROR_RATE, DEFAULT_OUTPUT_DIR, InputFormat,
+                               MigrationRequest, OutputMode, RunStatus, Step, STEP_ORDER)
+
+
+@dataclass
+class Run:
+    run_id: str
+    file_path: str
+    record_type: str
+    output_mode: OutputMode
+    created_at: str
+    # what was asked
+    output_dir: str = DEFAULT_OUTPUT_DIR
+    batch_size: int = DEFAULT_BATCH_SIZE
+    max_error_rate: float = DEFAULT_MAX_ERROR_RATE
+    input_format: InputFormat = field(default_factory=InputFormat)
+    validate_only: bool = False
+    metadata: dict = field(default_factory=dict)
+    own_credentials: bool = False      # the request brought credentials (kept in the vault, not here)
+    request_fingerprint: str = ""      # what makes a repeated trigger the same request
+    credentials_ref: str | None = None  # the vault's name for them, while the run needs them
+    # where it stands
+    status: RunStatus = RunStatus.PENDING
+    current_step: Step = Step.INITIALIZING
+    step_history: list[dict] = field(default_factory=list)
+    updated_at: str = ""
+    started_at: str | None = None
+    planned_at: str | None = None
+    completed_at: str | None = None
+    cancelled_at: str | None = None
+    duration: float | None = None      # seconds from start (or creation) to the end
+    error_message: str | None = None
+    header: list[str] = field(default_factory=list)  # the file's column names, once planned
+    # counters, exact: each chunk adds its counts once (DESIGN 4)
+    total_records: int = 0
+    chunks_total: int = 0
+    chunks_done: int = 0
+    chunks_failed: int = 0
+    success_count: int = 0
+    error_count: int = 0
+    error_rules: dict[str, int] = field(default_factory=dict)
+    retry_count: int = 0
+    replan_count: int = 0
+
+    @classmethod
+    def from_request(cls, run_id: str, request: MigrationRequest, fingerprint: str, at: str) -> "Run":
+        return cls(run_id=run_id, file_path=request.file_path, record_type=request.record_type,
+                   output_mode=request.output_mode, created_at=at, output_dir=request.output_dir,
+                   batch_size=request.batch_size, max_error_rate=request.max_error_rate,
+                   input_format=request.input_format, validate_only=request.validate_only,
+                   metadata=request.metadata, own_credentials=request.authentication is not None,
+                   request_fingerprint=fingerprint, updated_at=at,
+                   step_history=[{"step": Step.INITIALIZING.value, "at": at}])
+
+    # ------------------------------------------------------------------ state
+    @property
+    def active(self) -> bool:
+        return self.status.is_active
+
+    @property
+    def planned(self) -> bool:
+        return self.planned_at is not None
+
+    @property
+    def processed_records(self) -> int:
+        return self.success_count + self.error_count
+
+    @property
+    def all_chunks_counted(self) -> bool:
+        return self.planned and self.chunks_done + self.chunks_failed >= self.chunks_total
+
+    @property
+    def delivers_to_target(self) -> bool:
+        return self.output_mode == OutputMode.API and not self.validate_only
+
+    @property
+    def output_folder(self) -> str:
+        return f"{self.output_dir.rstrip('/')}/{self.run_id}/"
+
+    def reached(self, step: Step) -> bool:
+        return STEP_ORDER.index(self.current_step) >= STEP_ORDER.index(step)
+
+    def outcome(self) -> tuple[RunStatus, str | None]:
+        """completed when the rejected share is within the run's tolerance, else failed. The message
+        gives the counts by rule, never a record's values."""
+        total, errors, tolerated = self.total_records, self.error_count, self.max_error_rate
+        rules = ", ".join(f"{rule} {count}" for rule, count in
+                          sorted(self.error_rules.items(), key=lambda kv: (-kv[1], kv[0])))
+        by_rule = f" (by rule: {rules})" if rules else ""
+        failed_chunks = (f"{self.chunks_failed} of {self.chunks_total} chunks failed after retries"
+                         if self.chunks_failed else None)
+        if total and errors / total > tolerated:
+            share = (f"{errors} of {total} records were rejected ({errors / total:.1%}, more than the tolerated "
+                     f"{tolerated:.1%}){by_rule}")
+            return RunStatus.FAILED, "; ".join(filter(None, [share, failed_chunks]))
+        summary = f"{errors} of {total} records were rejected{by_rule}; see the error report" if errors else None
+        return RunStatus.COMPLETED, "; ".join(filter(None, [summary, failed_chunks])) or None
+
+    # ------------------------------------------------------------------ views
+    def progress(self) -> dict:
+        total, processed = self.total_records, self.processed_records
+        return {
+            "total_records": total,
+            "processed_records": processed,
+            "success_count": self.success_count,
+            "error_count": self.error_count,
+            "progress_percentage": round(100.0 * processed / total, 2) if total else
+            (100.0 if self.status == RunStatus.COMPLETED else 0.0),
+            "current_step": self.current_step.value,
+        }
+
+    def details(self) -> dict:
+        return {
+            "output_mode": self.output_mode.value,
+            "batch_size": self.batch_size,
+            "chunks": {"total": self.chunks_total, "done": self.chunks_done, "failed": self.chunks_failed},
+            "steps": self.step_history,
+            "records_per_second": round(self.processed_records / self.duration, 1) if self.duration else None,
+            "output_location": self.output_folder if self.output_mode == OutputMode.FILE and not self.validate_only
+            else None,
+            "error_report": f"{self.output_folder}errors/",
+            "errors_by_rule": self.error_rules,
+            "validate_only": self.validate_only,
+            "input_format": self.input_format.to_dict(),
+            "updated_at": self.updated_at,
+        }
+
+    def status_answer(self, include_details: bool = False) -> dict:
+        answer = {
+            "run_id": self.run_id, "status": self.status.value, "progress": self.progress(),
+            "created_at": self.created_at, "started_at": self.started_at, "completed_at": self.completed_at,
+            "duration": self.duration, "error_message": self.error_message, "file_path": self.file_path,
+            "record_type": self.record_type, "metadata": self.metadata,
+        }
+        if include_details:
+            answer["details"] = self.details()
+        return answer
+
+    def summary(self) -> dict:
+        return {"run_id": self.run_id, "status": self.status.value, "created_at": self.created_at,
+                "completed_at": self.completed_at, "file_path": self.file_path, "record_type": self.record_type,
+                "output_mode": self.output_mode.value, "progress": self.progress(),
+                "error_message": self.error_message}
+
+
+RUN_FIELDS = tuple(f.name for f in fields(Run))
