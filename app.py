@@ -1,15 +1,15 @@
 """Routes and event handlers of the records migration service.
 
 Each handler reads its input, calls one function of chalicelib and answers.
-Queue names come from the environment with defaults matching infra/, so this
-module imports anywhere (tests, `chalice package`) without touching AWS.
+The event sources' queue names and concurrency come from Settings (the stage's
+environment, with defaults matching infra/), so this module imports anywhere
+(tests, `chalice package`) without touching AWS.
 """
-import os
-
 from chalice import Chalice, Response
 
 from chalicelib import bootstrap
 from chalicelib.api import answers_json, json_body, query_bool, query_int
+from chalicelib.config import Settings
 from chalicelib.dashboard import dashboard_html
 from chalicelib.uploads import handle_upload_message
 
@@ -17,7 +17,7 @@ app = Chalice(app_name="records-migration")
 # The record-type specs are local files, checked here so that a broken one
 # stops every function at start (and `chalice package`), naming file and field.
 bootstrap.record_specs()
-STAGE = os.environ.get("STAGE", "dev")
+EVENT_SOURCES = Settings.from_environ()
 API = "/api/v1/migrations"
 
 
@@ -93,21 +93,20 @@ def record_type_layout(record_type):
 
 # The stage caps how many workers run at once (the event source's maximum
 # concurrency), which with MAX_CALLS_IN_FLIGHT bounds what the target sees.
-@app.on_sqs_message(queue=os.environ.get("WORK_QUEUE_NAME", f"records-migration-work-{STAGE}"), batch_size=1,
-                    maximum_concurrency=int(os.environ.get("WORKER_MAX_CONCURRENCY", "10")))
+@app.on_sqs_message(queue=EVENT_SOURCES.work_queue_name, batch_size=1,
+                    maximum_concurrency=EVENT_SOURCES.worker_max_concurrency)
 def process_work(event):
     for record in event:
         bootstrap.components().worker.handle(record.body)
 
 
-@app.on_sqs_message(queue=os.environ.get("WORK_DLQ_NAME", f"records-migration-work-dlq-{STAGE}"), batch_size=1)
+@app.on_sqs_message(queue=EVENT_SOURCES.work_dlq_name, batch_size=1)
 def handle_dead_chunk(event):
     for record in event:
         bootstrap.components().worker.handle_dead_letter(record.body)
 
 
-@app.on_sqs_message(queue=os.environ.get("UPLOADS_QUEUE_NAME", f"records-migration-uploads-{STAGE}"),
-                    batch_size=1)
+@app.on_sqs_message(queue=EVENT_SOURCES.uploads_queue_name, batch_size=1)
 def handle_upload(event):
     for record in event:
         handle_upload_message(bootstrap.components(), record.body)

@@ -1,8 +1,10 @@
-"""Stage settings, read from the environment on first use.
+"""Stage settings: every environment setting the service reads, with its default, in one place.
 
 Chalice sets a stage's environment variables on the Lambda function; the local
-stack sets the same variables from `.chalice/config.json`. Nothing here is read
-at import time, so tests can set the environment before the first request.
+stack sets the same variables from `.chalice/config.json`. The handlers read
+them on first use (bootstrap), so tests can set the environment before the
+first request; app.py reads the event sources' queue names and concurrency at
+import, through the same `Settings.from_environ`, so both agree on defaults.
 """
 from __future__ import annotations
 
@@ -15,6 +17,11 @@ class Settings:
     stage: str
     runs_table_name: str
     work_queue_name: str
+    work_dlq_name: str
+    uploads_queue_name: str
+    worker_max_concurrency: int
+    upload_output_mode: str
+    log_level: str
     data_root: str
     data_bucket: str
     target_api_url: str
@@ -31,11 +38,20 @@ class Settings:
     @classmethod
     def from_environ(cls, environ: os._Environ | dict | None = None) -> "Settings":
         env = os.environ if environ is None else environ
-        stage = env.get("STAGE", "local")
+        # `chalice package` imports app.py without the stage's variables: its default is the dev stage.
+        stage = env.get("STAGE", "dev")
         return cls(
             stage=stage,
             runs_table_name=env.get("RUNS_TABLE_NAME", f"records-migration-runs-{stage}"),
             work_queue_name=env.get("WORK_QUEUE_NAME", f"records-migration-work-{stage}"),
+            work_dlq_name=env.get("WORK_DLQ_NAME", f"records-migration-work-dlq-{stage}"),
+            uploads_queue_name=env.get("UPLOADS_QUEUE_NAME", f"records-migration-uploads-{stage}"),
+            # The most worker functions at once (the work queue's event source), which with
+            # max_calls_in_flight bounds what the target sees.
+            worker_max_concurrency=int(env.get("WORKER_MAX_CONCURRENCY", "10")),
+            # How a run started by an upload delivers.
+            upload_output_mode=env.get("UPLOAD_OUTPUT_MODE", "api"),
+            log_level=env.get("LOG_LEVEL", "INFO"),
             data_root=env.get("DATA_ROOT", "."),
             data_bucket=env.get("DATA_BUCKET", ""),
             target_api_url=env.get("TARGET_API_URL", "").rstrip("/"),

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 import time
+
+from chalicelib.config import Settings
 
 NAMESPACE = "RecordsMigration"
 _logger: logging.Logger | None = None
@@ -31,7 +32,7 @@ def logger() -> logging.Logger:
     global _logger
     if _logger is None:
         _logger = logging.getLogger("records_migration")
-        _logger.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
+        _logger.setLevel(Settings.from_environ().log_level)
         if not _logger.handlers:
             handler = logging.StreamHandler(sys.stdout)
             handler.setFormatter(_JsonFormatter())

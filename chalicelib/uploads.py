@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import uuid
 from urllib.parse import unquote_plus
 
@@ -19,7 +18,7 @@ UPLOAD_PREFIX = "incoming/"
 RUN_NAMESPACE = uuid.UUID("0f8a5d4e-6a43-4f53-9c2e-51b1f1f3c0a7")
 
 
-def upload_requests(body: str) -> list[tuple[str, dict]]:
+def upload_requests(body: str, output_mode: str = "api") -> list[tuple[str, dict]]:
     """The (run id, trigger body) pairs an S3 notification asks for."""
     event = json.loads(body)
     if event.get("Event") == "s3:TestEvent":
@@ -39,14 +38,14 @@ def upload_requests(body: str) -> list[tuple[str, dict]]:
         wanted.append((run_id, {
             "file_path": f"s3://{bucket}/{key}",
             "record_type": parts[1],
-            "output_mode": os.environ.get("UPLOAD_OUTPUT_MODE", "api"),
+            "output_mode": output_mode,
             "metadata": {"source": "upload", "object_key": key},
         }))
     return wanted
 
 
 def handle_upload_message(components, body: str) -> None:
-    for run_id, request in upload_requests(body):
+    for run_id, request in upload_requests(body, components.settings.upload_output_mode):
         try:
             answer = components.service.trigger(request, run_id=run_id)
             log("upload started a migration", run_id=answer["run_id"], record_type=request["record_type"])
