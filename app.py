@@ -16,6 +16,7 @@ from chalicelib.uploads import handle_upload_message
 app = Chalice(app_name="records-migration")
 # The record-type specs are local files, checked here so that a broken one
 # stops every function at start (and `chalice package`), naming file and field.
+# Workers also check each default against its field's rules when first wired.
 bootstrap.record_specs()
 EVENT_SOURCES = Settings.from_environ()
 API = "/api/v1/migrations"

@@ -9,22 +9,23 @@ from __future__ import annotations
 
 import threading
 from functools import cached_property
-
-import boto3
-import requests
-from botocore.config import Config
+from typing import TYPE_CHECKING
 
 from chalicelib.config import Settings
 from chalicelib.credentials import CredentialVault
-from chalicelib.reaper import Reaper
-from chalicelib.records import RecordSpec, load_specs
+from chalicelib.records.schema import RecordSpec, load_specs
 from chalicelib.runs import RunStore
 from chalicelib.service import MigrationService
 from chalicelib.storage import DataRoot
 from chalicelib.work_queue import WorkQueue
-from chalicelib.worker import Worker
 
-_CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=32)
+if TYPE_CHECKING:
+    from chalicelib.reaper import Reaper
+    from chalicelib.worker import Worker
+
+# Every function shares this module, the API included, so what only workers need (pandas, numpy,
+# requests: the worker, the delivery, the readers) is imported when a worker is first wired: an
+# API cold start does not pay for it.
 
 
 class Components:
@@ -38,7 +39,10 @@ class Components:
         # the local stack serves requests on several threads.
         with self._lock:
             if name not in self._clients:
-                self._clients[name] = boto3.session.Session().client(name, config=_CLIENT_CONFIG)
+                import boto3
+                from botocore.config import Config
+                config = Config(retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=32)
+                self._clients[name] = boto3.session.Session().client(name, config=config)
             return self._clients[name]
 
     @property
@@ -68,12 +72,16 @@ class Components:
         return MigrationService(self.store, self.queue, self.data_root, self.vault, self.specs)
 
     @cached_property
-    def worker(self) -> Worker:
-        return Worker(self.settings, self.store, self.queue, self.data_root, self.vault, self.specs,
+    def worker(self) -> "Worker":
+        import requests
+
+        from chalicelib.worker import Worker
+        return Worker(self.settings, self.store, self.queue, self.data_root, self.vault, checked_record_specs(),
                       requests.Session())
 
     @cached_property
-    def reaper(self) -> Reaper:
+    def reaper(self) -> "Reaper":
+        from chalicelib.reaper import Reaper
         return Reaper(self.store, self.vault, self.queue, self.settings.stalled_after_seconds,
                       self.settings.replan_after_seconds)
 
@@ -82,11 +90,24 @@ _specs: dict[str, RecordSpec] | None = None
 
 
 def record_specs() -> dict[str, RecordSpec]:
-    """The record-type specs, read and checked once per process."""
+    """The record-type specs, read and checked once per process: their structure, which is all the
+    API needs (and needs no numpy)."""
     global _specs
     if _specs is None:
-        _specs = load_specs()
+        _specs = load_specs(check_values=False)
     return _specs
+
+
+_checked_specs: dict[str, RecordSpec] | None = None
+
+
+def checked_record_specs() -> dict[str, RecordSpec]:
+    """The specs with their values checked too (each default run through its field's rules, which takes
+    the transform engine): what a worker maps records with."""
+    global _checked_specs
+    if _checked_specs is None:
+        _checked_specs = load_specs(check_values=True)
+    return _checked_specs
 
 
 _components: Components | None = None

@@ -13,10 +13,11 @@ import threading
 import time
 from typing import TYPE_CHECKING, Callable
 
-import requests
 from botocore.exceptions import ClientError
 
 if TYPE_CHECKING:
+    import requests
+
     from chalicelib.run import Run
 
 
@@ -124,6 +125,7 @@ class Authenticator:
         form = {"grant_type": "client_credentials"}
         if c.get("scope"):
             form["scope"] = c["scope"]
+        import requests  # workers only: the API never fetches a token
         try:
             response = self._session.post(c["token_url"], data=form, auth=(c["client_id"], c["client_secret"]),
                                           timeout=30)

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Callable
 import requests
 
 from chalicelib.credentials import Authenticator
-from chalicelib.storage import StoredFile
+from chalicelib.storage import StoredFile, part_name
 
 if TYPE_CHECKING:
     from chalicelib.records import RecordError
@@ -52,10 +52,6 @@ class DeliveryOutcome:
     calls: int = 0          # HTTP calls made, retries included
     retries: int = 0
     throttled: int = 0      # 429 answers
-
-
-def part_name(chunk: int) -> str:
-    return f"part-{chunk:06d}.jsonl"
 
 
 def write_part(folder: StoredFile, chunk: int, documents: str) -> StoredFile:

@@ -12,18 +12,17 @@ import uuid
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
-from chalicelib.credentials import CredentialVault
-from chalicelib.delivery import part_name
 from chalicelib.errors import InvalidRequest, RecordTypeNotFound, RunConflict, RunNotFound
 from chalicelib.messages import ChunkMessage
 from chalicelib.models import MigrationRequest, RunStatus, parse_authentication
 from chalicelib.observability import log
 from chalicelib.run import Run
 from chalicelib.runs import RunStore, now_iso
-from chalicelib.storage import DataRoot
+from chalicelib.storage import DataRoot, part_name
 from chalicelib.work_queue import WorkQueue
 
 if TYPE_CHECKING:
+    from chalicelib.credentials import CredentialVault
     from chalicelib.records import RecordSpec
 
 # `make bench`: a million disability records take 5 to 7 s end to end on two local

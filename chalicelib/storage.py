@@ -146,3 +146,9 @@ def _safe_relative(path: str, field: str) -> str:
     if not parts:
         raise InvalidRequest(f"{field}: not a valid path")
     return "/".join(parts)
+
+
+def part_name(chunk: int) -> str:
+    """The file a chunk's documents (and, under errors/, its error rows) are written to: named after
+    the chunk, so a chunk processed again replaces its own part (DESIGN 4)."""
+    return f"part-{chunk:06d}.jsonl"
