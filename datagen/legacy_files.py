@@ -48,7 +48,7 @@ import numpy as np
 
 from chalicelib.records.dates import DATE_FORMATS
 from chalicelib.records.schema import CrossFieldRule, FieldSpec, RecordSpec, load_specs
-from chalicelib.records.transform import SSN_PATTERN
+from chalicelib.records.mapping import SSN_PATTERN
 
 REFERENCE_DAY = date(2025, 6, 30)
 BLOCK_RECORDS = 50_000

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -20,6 +22,9 @@ import pytest
 from chalicelib.errors import SpecError
 from chalicelib.inputs.delimited import header_problems
 from chalicelib.records import MASK, load_spec, load_specs, transform
+from chalicelib.records.dates import DATE_FORMATS
+from chalicelib.records.schema import spec_json_schema
+from chalicelib.records.spec_models import DATE_FORMAT_NAMES, TWO_DIGIT_YEAR_FORMATS
 from datagen.legacy_files import generate_rows
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -284,6 +289,131 @@ def test_a_record_type_defined_twice_fails(tmp_path):
     # WHEN the directory is loaded
     with pytest.raises(SpecError, match=r"^b\.json: record type 'vehicle' is defined twice"):
         load_specs(str(tmp_path))
+
+
+# ------------------------------------------------------------------ loading without the transform engine
+
+NUMPY_OR_PANDAS_AFTER = """
+import sys
+from chalicelib.records.schema import load_specs
+specs = load_specs({directory!r}, check_values=False)
+assert specs, "no spec loaded"
+print(",".join(sorted(m for m in ("numpy", "pandas") if m in sys.modules)))
+"""
+
+
+def numpy_or_pandas_after_loading(directory: Path) -> str:
+    """Which of numpy and pandas a fresh interpreter holds after loading the specs without checking values."""
+    done = subprocess.run([sys.executable, "-c", NUMPY_OR_PANDAS_AFTER.format(directory=str(directory))],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_the_shipped_specs_load_without_numpy_or_pandas():
+    # GIVEN the shipped specs, two of them with a fixed-width layout
+    # WHEN a fresh interpreter loads them without checking values (as the API can at a cold start)
+    # THEN it has imported neither numpy nor pandas
+    assert numpy_or_pandas_after_loading(ROOT / "chalicelib" / "specs") == ""
+
+
+def test_the_shipped_specs_load_the_same_with_and_without_checking_values():
+    # GIVEN the shipped specs, loaded with their defaults checked against the fields' rules and without
+    checked, unchecked = load_specs(check_values=True), load_specs(check_values=False)
+    # THEN both load, and to the same record types
+    assert sorted(checked) == sorted(unchecked) == sorted(RECORD_TYPES)
+    for record_type, spec in checked.items():
+        other = unchecked[record_type]
+        assert (spec.fields, spec.rules, spec.describe()) == (other.fields, other.rules, other.describe())
+    # AND the check had defaults to check
+    assert any(f.default is not None for spec in checked.values() for f in spec.fields)
+
+
+def test_a_default_the_field_rejects_is_found_only_when_values_are_checked(tmp_path):
+    # GIVEN a spec whose code field defaults to a code not in its table
+    path = tmp_path / "vehicle.json"
+    path.write_text(json.dumps(broken(lambda s: field(s, "COLOR").update(default="G"))))
+    # WHEN it is loaded without and with checking values
+    # THEN only the check finds the default
+    assert load_spec(str(path), check_values=False).fields[3].default == "G"
+    with pytest.raises(SpecError, match=r"^vehicle\.json: field 'COLOR': default 'G' breaks"):
+        load_spec(str(path))
+    with pytest.raises(SpecError, match=r"^vehicle\.json: field 'COLOR': default 'G' breaks"):
+        load_specs(str(tmp_path), check_values=True)
+
+
+def test_the_package_s_mapping_names_are_the_engine_s_whoever_imports_first():
+    # GIVEN a fresh interpreter that imports the mapping module before the package's names
+    code = ("import datagen.legacy_files, chalicelib.records.mapping as engine\n"
+            "from chalicelib.records import MASK, RecordError, Transformed, transform\n"
+            "assert transform is engine.transform and callable(transform), transform\n"
+            "assert (MASK, RecordError, Transformed) == (engine.MASK, engine.RecordError, engine.Transformed)\n")
+    # WHEN it runs THEN the package gives the engine's own names
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert transform.__module__ == "chalicelib.records.mapping" and callable(transform)
+
+
+def test_the_date_formats_of_the_models_are_those_the_engine_reads():
+    # numpy-free copies in spec_models, so that loading a spec does not import numpy
+    assert DATE_FORMAT_NAMES == tuple(DATE_FORMATS)
+    assert TWO_DIGIT_YEAR_FORMATS == tuple(name for name, fmt in DATE_FORMATS.items() if fmt.two_digit_year)
+
+
+# ------------------------------------------------------------------ the JSON Schema of a spec
+
+# The mistakes that need more than one key, or the transform engine, to see: the loader finds them
+# (BROKEN_SPECS), the JSON Schema cannot.
+ACROSS_KEYS = {
+    "bad regex", "rule on a non-date field", "rule on a missing field", "rule on one field", "duplicated target",
+    "duplicated source", "value with children", "two-digit year without century_pivot",
+    "century_pivot on a four-digit year", "min above max", "none value that is a code",
+    "default not in the code table", "default date in another format", "default below min",
+    "default not matching the pattern", "default on a required field", "default that is a none value",
+    "default in the future",
+}
+
+
+@pytest.fixture(scope="module")
+def spec_validator():
+    jsonschema = pytest.importorskip("jsonschema")  # in the dev dependencies (through moto[server])
+    schema = spec_json_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def test_the_shipped_specs_are_valid_against_the_json_schema(spec_validator):
+    # GIVEN the JSON Schema of a spec, itself a valid 2020-12 schema
+    # WHEN each shipped spec file is validated against it
+    # THEN each is valid, as is the base spec of the broken ones
+    for path in sorted((ROOT / "chalicelib" / "specs").glob("*.json")):
+        assert list(spec_validator.iter_errors(json.loads(path.read_text()))) == [], path.name
+    assert spec_validator.is_valid(VALID_SPEC)
+
+
+def test_the_json_schema_refuses_what_the_models_refuse_key_by_key(spec_validator):
+    # GIVEN every broken spec
+    # WHEN each is validated against the JSON Schema
+    accepted = {case for case, (change, _) in BROKEN_SPECS.items() if spec_validator.is_valid(broken(change))}
+    # THEN it refuses each mistake of a single key (a key a type does not take, a string for a number, ...),
+    # and leaves to the loader only those that need more
+    assert accepted == ACROSS_KEYS
+
+
+def test_the_json_schema_describes_each_field_type():
+    # GIVEN the JSON Schema of a spec
+    schema = spec_json_schema()
+    # THEN a field is one of six types, told apart by `type`, each with only its own keys
+    items = schema["properties"]["fields"]["items"]
+    assert items["discriminator"]["propertyName"] == "type"
+    assert sorted(items["discriminator"]["mapping"]) == sorted(["string", "ssn", "date", "decimal", "integer",
+                                                                "code"])
+    definitions = schema["$defs"]
+    assert "pattern" in definitions["StringField"]["properties"]
+    assert "pattern" not in definitions["DateField"]["properties"]
+    assert definitions["DateField"]["properties"]["format"]["enum"] == list(DATE_FORMATS)
+    assert all(d["additionalProperties"] is False for d in definitions.values())
+    assert schema["additionalProperties"] is False
 
 
 # ------------------------------------------------------------------ the samples

@@ -9,7 +9,7 @@ Two entry points, used by chalicelib.inputs.files:
   their fields; a file whose figures differ fails with both.
 - `read_fixed_chunk` turns one chunk's bytes into text columns in the spec's
   order, exactly as the delimited reader would give them, so
-  `records.transform` validates them unchanged. Records that cannot be read
+  `records.mapping` validates them unchanged. Records that cannot be read
   (a kind the layout does not know, bytes that are no value of their field, a
   variable-length record of the wrong length) are reported by number instead.
 
