@@ -1,15 +1,29 @@
-"""Shapes shared by the API side and the workers: requests, messages, statuses.
+"""Shapes shared by the API side and the workers: requests, statuses, steps, as pydantic v2 models.
 
-Each shape is defined once here. Validation of a trigger request happens in
-`MigrationRequest.from_body`, which raises `InvalidRequest` naming the field.
+Each shape is defined once here. The trigger request (`MigrationRequest`) and
+the retry body (`RetryRequest`) are checked declaratively by their models, with
+strict types (a batch size is a JSON integer, never "10" nor true) and no
+unknown keys; `from_body` turns pydantic's first complaint into an
+`InvalidRequest` of the form "<field path>: <why>" (the 422's `detail`). The
+models' JSON Schema (`MigrationRequest.model_json_schema()`) is what the API's
+OpenAPI description is generated from: every field says what it is.
+
+The credentials types (chalicelib.credentials) are a discriminated union on
+`type`; their secrets are `SecretStr`, and no error message quotes a value of
+theirs. Nothing here imports numpy, pandas, requests or boto3: the API's cold
+start imports this module.
 """
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, ValidationInfo, \
+    field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from chalicelib.credentials import CREDENTIAL_TYPES, Authentication, credentials_wording
 from chalicelib.errors import InvalidRequest
 
 MIN_BATCH_SIZE = 1
@@ -52,13 +66,9 @@ class OutputMode(StrEnum):
     FILE = "file"
 
 
-REQUEST_FIELDS = {
-    "file_path", "record_type", "output_mode", "output_dir", "batch_size",
-    "authentication", "metadata", "max_error_rate", "input_format", "validate_only",
-}
 DELIMITERS = {",": ",", "|": "|", "\t": "\t", "tab": "\t", ";": ";"}
 ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "latin-1": "latin-1", "latin1": "latin-1",
-             "iso-8859-1": "latin-1", "windows-1252": "cp1252", "cp1252": "cp1252",
+             "iso-8859-1": "latin-1", "iso8859-1": "latin-1", "windows-1252": "cp1252", "cp1252": "cp1252",
              "ascii": "ascii", "ebcdic": "cp037",
              # EBCDIC code pages (docs/fixed-width.md): US/Canada, Germany, Denmark/Norway, Finland/Sweden,
              # Italy, Spain, UK, France, international, and their euro versions 1140-1149.
@@ -66,158 +76,260 @@ ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "latin-1": "latin-1", "latin1": 
                                                      *range(1140, 1150))}}
 EBCDIC_ENCODINGS = {name for name in ENCODINGS.values() if name.startswith("cp") and name != "cp1252"}
 RECORD_FORMATS = {"F": "F", "FB": "F", "V": "V", "VB": "VB"}
-FORMAT_KEYS = {"type", "delimiter", "header", "encoding", "record_separator", "recfm"}
+
+STRICT = ConfigDict(extra="forbid", strict=True, hide_input_in_errors=True)
+
+NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 
-@dataclass(frozen=True)
-class InputFormat:
-    """How the legacy file is laid out. Delimited text with a header, UTF-8, by default."""
+def refuse(why: str, at: str | None = None) -> PydanticCustomError:
+    """A request mistake in the API's words; `at` names the field when the check spans several."""
+    return PydanticCustomError("request", "{why}", {"why": why, "at": at})
 
-    type: str = "delimited"          # or "fixed_width" (the record type's layout)
-    delimiter: str = ","
-    header: bool = True
-    encoding: str = "utf-8"          # a Python codec name
-    record_separator: str = "newline"  # fixed width: "newline" (LF or CRLF) or "none"
-    recfm: str = "F"                 # fixed width: "F" fixed-length records, "V" or "VB" with RDWs (and BDWs)
+
+# ---------------------------------------------------------------- input format
+
+class InputFormat(BaseModel):
+    """How the legacy file is laid out: delimited text (by default with a header row, in UTF-8), or
+    fixed-width records (by default EBCDIC, without a header)."""
+
+    # Values are kept canonical: `tab` as a tab, an encoding as its codec name, FB as F. The reader and the
+    # run store build it directly (`InputFormat(type="fixed_width", ...)`, `InputFormat(**item)`): the same
+    # checks apply.
+    model_config = ConfigDict(**STRICT, frozen=True)
+
+    type: Literal["delimited", "fixed_width"] = Field(
+        "delimited", description="`delimited` (a header row, then one record a line) or `fixed_width` (the "
+                                 "record type's fixed-width layout, docs/fixed-width.md).")
+    delimiter: Literal[",", "|", ";", "\t", "tab"] = Field(
+        ",", description="Delimited files: the field separator; `tab` means a tab.")
+    header: bool = Field(True, description="The file starts with a header row of column names. Default: true "
+                                           "for delimited files; fixed-width files have none.")
+    encoding: str = Field("utf-8", description="The file's character encoding (case-insensitive): one of "
+                                               + ", ".join(sorted(ENCODINGS)) + ". Default: utf-8 for delimited "
+                                               "files, cp037 (EBCDIC) for fixed-width files; EBCDIC code pages are "
+                                               "for fixed-width files only.")
+    record_separator: Literal["newline", "none"] = Field(
+        "newline", description="Fixed-width files: `newline` (LF or CRLF) after each record, or `none`. Default: "
+                               "newline for F records, none for V and VB (which have none).")
+    recfm: Literal["F", "FB", "V", "VB"] = Field(
+        "F", description="Fixed-width files only: `F` (or `FB`) fixed-length records, `V` or `VB` variable-length "
+                         "records behind their record (and block) descriptor words.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults_of_its_type(cls, raw: Any) -> Any:
+        if not isinstance(raw, dict):
+            return raw
+        fixed = raw.get("type") == "fixed_width"
+        recfm = raw.get("recfm", "F")
+        variable = isinstance(recfm, str) and RECORD_FORMATS.get(recfm, "F") != "F"
+        return {"header": not fixed, "encoding": "cp037" if fixed else "utf-8",
+                "record_separator": "none" if variable else "newline", **raw}
+
+    @field_validator("delimiter")
+    @classmethod
+    def _delimiter(cls, delimiter: str) -> str:
+        return DELIMITERS[delimiter]
+
+    @field_validator("encoding")
+    @classmethod
+    def _codec(cls, encoding: str) -> str:
+        if encoding.lower() not in ENCODINGS:
+            raise refuse(ENCODING_WHY)
+        return ENCODINGS[encoding.lower()]
+
+    @field_validator("recfm")
+    @classmethod
+    def _recfm(cls, recfm: str) -> str:
+        return RECORD_FORMATS[recfm]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "InputFormat":
+        if self.type == "fixed_width" and self.header:
+            raise refuse("fixed-width files have no header row", "header")
+        if self.type == "delimited" and self.encoding in EBCDIC_ENCODINGS:
+            raise refuse("EBCDIC is supported for fixed-width files only", "encoding")
+        if self.recfm != "F" and self.record_separator != "none":
+            raise refuse("variable-length records (V, VB) have none", "record_separator")
+        return self
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return self.model_dump()
 
+
+ENCODING_WHY = f"must be one of {', '.join(sorted(ENCODINGS))}"
+RECFM_WHY = "must be F, FB, V or VB, for fixed-width files only"
+
+
+# ---------------------------------------------------------------- requests
+
+class MigrationRequest(BaseModel):
+    """A trigger request: which file, read how, mapped as which record type, delivered where."""
+
+    model_config = ConfigDict(**STRICT, frozen=True)
+
+    file_path: NonEmpty = Field(description="The legacy file: a path under the data root, or an s3:// URL in the "
+                                            "stage's data bucket.")
+    record_type: NonEmpty = Field(description="The record type (GET /api/v1/record-types) the file holds.")
+    output_mode: OutputMode = Field(strict=False, description="`api`: documents are delivered to the target API; "
+                                                              "`file`: written as JSON Lines under `output_dir`.")
+    output_dir: NonEmpty = Field(DEFAULT_OUTPUT_DIR, description="Where output and the error report are written "
+                                                                 "(a folder per run).")
+    batch_size: int = Field(DEFAULT_BATCH_SIZE, ge=MIN_BATCH_SIZE, le=MAX_BATCH_SIZE,
+                            description="Records per call to the target API. It does not affect file output.")
+    authentication: Authentication | None = Field(
+        None, description="Credentials for the target API, by `type`; without them the stage's default "
+                          "credentials are used. Kept in Secrets Manager while the run lasts, never shown.")
+    metadata: dict[str, Any] = Field(default_factory=dict,
+                                     description=f"Free JSON object kept with the run and shown in its status "
+                                                 f"(at most {MAX_METADATA_BYTES} bytes as JSON).")
+    max_error_rate: float = Field(DEFAULT_MAX_ERROR_RATE, ge=0, le=1, allow_inf_nan=False,
+                                  description="The share of rejected records (0 to 1) above which the run fails.")
+    input_format: InputFormat = Field(default_factory=InputFormat, description="How the file is laid out.")
+    validate_only: bool = Field(False, description="A dry run: records are read, mapped and validated and the "
+                                                   "error report is written; no document is delivered or written.")
+
+    @field_validator("output_dir", "metadata", mode="before")
     @classmethod
-    def from_body(cls, raw: Any) -> "InputFormat":
-        if raw is None:
-            return cls()
-        if not isinstance(raw, dict):
-            raise InvalidRequest("input_format: must be an object")
-        unknown = sorted(set(raw) - FORMAT_KEYS)
-        if unknown:
-            raise InvalidRequest(f"input_format.{unknown[0]}: unknown field (allowed: {', '.join(sorted(FORMAT_KEYS))})")
-        kind = raw.get("type", "delimited")
-        if kind not in ("delimited", "fixed_width"):
-            raise InvalidRequest("input_format.type: must be delimited or fixed_width")
-        delimiter = raw.get("delimiter", ",")
-        if delimiter not in DELIMITERS:
-            raise InvalidRequest("input_format.delimiter: must be one of , | ; \\t (or \"tab\")")
-        header = raw.get("header", kind == "delimited")
-        if not isinstance(header, bool):
-            raise InvalidRequest("input_format.header: must be true or false")
-        if kind == "fixed_width" and header:
-            raise InvalidRequest("input_format.header: fixed-width files have no header row")
-        encoding = str(raw.get("encoding", "cp037" if kind == "fixed_width" else "utf-8")).lower()
-        if encoding not in ENCODINGS:
-            raise InvalidRequest(f"input_format.encoding: must be one of {', '.join(sorted(ENCODINGS))}")
-        if kind == "delimited" and ENCODINGS[encoding] in EBCDIC_ENCODINGS:
-            raise InvalidRequest("input_format.encoding: EBCDIC is supported for fixed-width files only")
-        recfm = raw.get("recfm", "F")
-        if recfm not in RECORD_FORMATS or (kind == "delimited" and "recfm" in raw):
-            raise InvalidRequest("input_format.recfm: must be F, FB, V or VB, for fixed-width files only")
-        separator = raw.get("record_separator", "newline" if RECORD_FORMATS[recfm] == "F" else "none")
-        if separator not in ("newline", "none"):
-            raise InvalidRequest("input_format.record_separator: must be newline or none")
-        if RECORD_FORMATS[recfm] != "F" and separator != "none":
-            raise InvalidRequest("input_format.record_separator: variable-length records (V, VB) have none")
-        return cls(kind, DELIMITERS[delimiter], header, ENCODINGS[encoding], separator, RECORD_FORMATS[recfm])
+    def _null_is_the_default(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None:
+            return DEFAULT_OUTPUT_DIR if info.field_name == "output_dir" else {}
+        return value
 
+    @field_validator("output_mode", mode="before")
+    @classmethod
+    def _trimmed_text(cls, value: Any) -> Any:
+        if not isinstance(value, str) or not value.strip():
+            raise refuse("must be a non-empty string")
+        return value.strip()
 
-@dataclass(frozen=True)
-class MigrationRequest:
-    file_path: str
-    record_type: str
-    output_mode: OutputMode
-    output_dir: str = DEFAULT_OUTPUT_DIR
-    batch_size: int = DEFAULT_BATCH_SIZE
-    authentication: dict | None = None
-    metadata: dict = field(default_factory=dict)
-    max_error_rate: float = DEFAULT_MAX_ERROR_RATE
-    input_format: InputFormat = field(default_factory=InputFormat)
-    validate_only: bool = False
+    @field_validator("record_type")
+    @classmethod
+    def _known(cls, record_type: str, info: ValidationInfo) -> str:
+        known = (info.context or {}).get("record_types")
+        if known is not None and record_type not in known:
+            raise refuse(f"unknown record type {record_type!r} (supported: {', '.join(known)})")
+        return record_type
+
+    @field_validator("metadata")
+    @classmethod
+    def _small(cls, metadata: dict) -> dict:
+        try:
+            size = len(json.dumps(metadata))
+        except (TypeError, ValueError):  # not from a JSON body
+            raise refuse("must be an object") from None
+        if size > MAX_METADATA_BYTES:
+            raise refuse(f"must be at most {MAX_METADATA_BYTES} bytes as JSON")
+        return metadata
+
+    @field_validator("input_format", mode="wrap")
+    @classmethod
+    def _only_what_applies(cls, raw: Any, handler) -> InputFormat:
+        """null is the default format; a delimited file's request gives no `recfm`."""
+        fmt = handler({} if raw is None else raw)
+        if fmt.type == "delimited" and isinstance(raw, dict) and "recfm" in raw:
+            raise refuse(RECFM_WHY, "recfm")
+        return fmt
 
     @classmethod
     def from_body(cls, body: Any, known_record_types: list[str]) -> "MigrationRequest":
-        if not isinstance(body, dict):
-            raise InvalidRequest("body: must be a JSON object")
-        unknown = sorted(set(body) - REQUEST_FIELDS)
-        if unknown:
-            raise InvalidRequest(f"{unknown[0]}: unknown field (allowed: {', '.join(sorted(REQUEST_FIELDS))})")
-        for name in ("file_path", "record_type", "output_mode"):
-            if name not in body:
-                raise InvalidRequest(f"{name}: field required")
-        file_path = _string(body, "file_path")
-        record_type = _string(body, "record_type")
-        if record_type not in known_record_types:
-            raise InvalidRequest(
-                f"record_type: unknown record type {record_type!r} (supported: {', '.join(known_record_types)})")
-        output_mode = _string(body, "output_mode")
-        if output_mode not in OutputMode.__members__.values():
-            raise InvalidRequest(f"output_mode: must be one of {', '.join(m.value for m in OutputMode)}")
-        output_dir = _string(body, "output_dir") if body.get("output_dir") is not None else DEFAULT_OUTPUT_DIR
-        batch_size = body.get("batch_size", DEFAULT_BATCH_SIZE)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int):
-            raise InvalidRequest("batch_size: must be an integer")
-        if not MIN_BATCH_SIZE <= batch_size <= MAX_BATCH_SIZE:
-            raise InvalidRequest(f"batch_size: must be between {MIN_BATCH_SIZE} and {MAX_BATCH_SIZE}")
-        authentication = parse_authentication(body.get("authentication"))
-        metadata = body.get("metadata") or {}
-        if not isinstance(metadata, dict):
-            raise InvalidRequest("metadata: must be an object")
-        if len(json.dumps(metadata)) > MAX_METADATA_BYTES:
-            raise InvalidRequest(f"metadata: must be at most {MAX_METADATA_BYTES} bytes as JSON")
-        max_error_rate = body.get("max_error_rate", DEFAULT_MAX_ERROR_RATE)
-        if isinstance(max_error_rate, bool) or not isinstance(max_error_rate, (int, float)) \
-                or not 0 <= max_error_rate <= 1:
-            raise InvalidRequest("max_error_rate: must be a number from 0 to 1")
-        input_format = InputFormat.from_body(body.get("input_format"))
-        validate_only = body.get("validate_only", False)
-        if not isinstance(validate_only, bool):
-            raise InvalidRequest("validate_only: must be true or false")
-        return cls(file_path, record_type, OutputMode(output_mode), output_dir, batch_size,
-                   authentication, metadata, float(max_error_rate), input_format, validate_only)
+        """The request a trigger body asks for, or InvalidRequest naming the field and why."""
+        try:
+            return cls.model_validate(body, context={"record_types": known_record_types})
+        except ValidationError as err:
+            raise InvalidRequest(request_problem(err, cls)) from None
 
 
-def _string(body: dict, name: str) -> str:
-    value = body.get(name)
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidRequest(f"{name}: must be a non-empty string")
-    return value.strip()
+class RetryRequest(BaseModel):
+    """A retry's body: nothing, or the credentials again (a run's own are deleted when it ends)."""
+
+    model_config = ConfigDict(**STRICT, frozen=True)
+
+    authentication: Authentication | None = Field(
+        None, description="The run's credentials for the target API, needed again when the run had its own.")
+
+    @classmethod
+    def from_body(cls, body: Any) -> "RetryRequest":
+        try:
+            return cls.model_validate({} if body is None else body)
+        except ValidationError as err:
+            raise InvalidRequest(request_problem(err, cls)) from None
 
 
-# Each credentials type and its fields: (name, required). Every value is a string.
-AUTH_FIELDS: dict[str, tuple[tuple[str, bool], ...]] = {
-    "bearer_token": (("token", True),),
-    "api_key": (("header", False), ("key", True)),
-    "basic": (("username", True), ("password", True)),
-    "oauth2_client_credentials": (("token_url", True), ("client_id", True), ("client_secret", True),
-                                  ("scope", False)),
+# ---------------------------------------------------------------- errors in the API's words
+
+REQUEST_FIELDS = tuple(MigrationRequest.model_fields)
+FORMAT_KEYS = tuple(InputFormat.model_fields)
+
+# Why a field was refused, by field path and then pydantic's error type ("*": any other).
+WORDING: dict[str, dict[str, str]] = {
+    "file_path": {"*": "must be a non-empty string"},
+    "record_type": {"*": "must be a non-empty string"},
+    "output_mode": {"*": f"must be one of {', '.join(m.value for m in OutputMode)}"},
+    "output_dir": {"*": "must be a non-empty string"},
+    "batch_size": {"int_type": "must be an integer", "*": f"must be between {MIN_BATCH_SIZE} and {MAX_BATCH_SIZE}"},
+    "metadata": {"*": "must be an object"},
+    "max_error_rate": {"*": "must be a number from 0 to 1"},
+    "validate_only": {"*": "must be true or false"},
+    "input_format": {"*": "must be an object"},
+    "input_format.type": {"*": "must be delimited or fixed_width"},
+    "input_format.delimiter": {"*": 'must be one of , | ; \\t (or "tab")'},
+    "input_format.header": {"*": "must be true or false"},
+    "input_format.encoding": {"*": ENCODING_WHY},
+    "input_format.record_separator": {"*": "must be newline or none"},
+    "input_format.recfm": {"*": RECFM_WHY},
+    "authentication": {"*": "must be an object"},
 }
-AUTH_TYPES = tuple(AUTH_FIELDS)
-DEFAULT_API_KEY_HEADER = "X-API-Key"
 
 
-def parse_authentication(auth: Any) -> dict | None:
-    if auth is None:
-        return None
-    if not isinstance(auth, dict):
-        raise InvalidRequest("authentication: must be an object")
-    auth_type = auth.get("type")
-    if auth_type not in AUTH_FIELDS:
-        raise InvalidRequest(f"authentication.type: must be one of {', '.join(AUTH_TYPES)}")
-    fields = dict(AUTH_FIELDS[auth_type])
-    extra = sorted(set(auth) - set(fields) - {"type"})
-    if extra:
-        raise InvalidRequest(f"authentication.{extra[0]}: unknown field for {auth_type} "
-                             f"(allowed: {', '.join(fields)})")
-    clean = {"type": auth_type}
-    for name, required in fields.items():
-        value = auth.get(name)
-        if value is None and not required:
-            continue
-        if not isinstance(value, str) or not value:
-            raise InvalidRequest(f"authentication.{name}: must be a non-empty string")
-        clean[name] = value
-    if auth_type == "api_key":
-        clean.setdefault("header", DEFAULT_API_KEY_HEADER)
-        if not all(c.isalnum() or c == "-" for c in clean["header"]):
-            raise InvalidRequest("authentication.header: must be an HTTP header name")
-    if auth_type == "oauth2_client_credentials" and not clean["token_url"].startswith(("https://", "http://")):
-        raise InvalidRequest("authentication.token_url: must be an http(s) URL")
-    return clean
+def request_problem(err: ValidationError, model: type[BaseModel]) -> str:
+    """The first problem pydantic found in a request body, as "<field path>: <why>".
+
+    The order is the one the API always answered in: an unknown top-level field, then a missing one, then
+    the fields in their order (in each, an unknown key first). No value of a credentials field is quoted.
+    """
+    errors = err.errors(include_url=False, include_input=False)
+    fields = list(model.model_fields)
+
+    def rank(i: int) -> tuple:
+        loc, kind = errors[i]["loc"], errors[i]["type"]
+        top = loc[0] if loc else None
+        group = 0 if kind == "extra_forbidden" and len(loc) == 1 else 1 if kind == "missing" and len(loc) == 1 else 2
+        return group, fields.index(top) if top in fields else -1, kind != "extra_forbidden", i
+
+    return _explain(errors[min(range(len(errors)), key=rank)], model)
+
+
+def _explain(error: dict, model: type[BaseModel]) -> str:
+    loc, kind = list(error["loc"]), error["type"]
+    if loc[:1] == ["authentication"] and len(loc) > 1:
+        return _explain_credentials(error, loc)
+    path = ".".join(str(part) for part in loc) or "body"
+    if model is RetryRequest and (kind == "extra_forbidden" or path == "body"):
+        return "body: only 'authentication' may be given to a retry"
+    if kind == "request":
+        at = error["ctx"].get("at")
+        return f"{path}.{at}: {error['ctx']['why']}" if at else f"{path}: {error['ctx']['why']}"
+    if kind == "extra_forbidden":
+        allowed = ", ".join(sorted(FORMAT_KEYS if loc[0] == "input_format" else REQUEST_FIELDS))
+        return f"{path}: unknown field (allowed: {allowed})"
+    if kind == "missing":
+        return f"{path}: field required"
+    if path == "body":
+        return "body: must be a JSON object"
+    wording = WORDING.get(path)
+    if wording is None:
+        return f"{path}: {error['msg']}"
+    return f"{path}: {wording.get(kind, wording['*'])}"
+
+
+def _explain_credentials(error: dict, loc: list) -> str:
+    """authentication.<field>: why, for the loc ["authentication", <type>, <field>, ...]; never a value."""
+    kind_name, field = loc[1], (loc[2] if len(loc) > 2 else None)
+    if field is None:  # no check of a whole credentials object fails today
+        return "authentication: must be valid credentials"
+    if error["type"] == "extra_forbidden":
+        allowed = [name for name in CREDENTIAL_TYPES[kind_name].model_fields if name != "type"]
+        return f"authentication.{field}: unknown field for {kind_name} (allowed: {', '.join(allowed)})"
+    return f"authentication.{field}: {credentials_wording(error)}"

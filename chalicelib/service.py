@@ -9,12 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from chalicelib.errors import InvalidRequest, RecordTypeNotFound, RunConflict, RunNotFound
 from chalicelib.messages import ChunkMessage
-from chalicelib.models import MigrationRequest, RunStatus, parse_authentication
+from chalicelib.models import MigrationRequest, RetryRequest, RunStatus
 from chalicelib.observability import log
 from chalicelib.run import Run
 from chalicelib.runs import RunStore, now_iso
@@ -77,8 +77,8 @@ class MigrationService:
         run = Run.from_request(run_id or str(uuid.uuid4()), request, fingerprint, now_iso())
         if not self.store.create(run):  # a concurrent repeat created it first
             return self._repeat(self.store.get(run.run_id), fingerprint)
-        if request.authentication:
-            reference = self.vault.store_for_run(run.run_id, request.authentication)
+        if request.authentication is not None:
+            reference = self.vault.store_for_run(run.run_id, request.authentication.to_secret())
             if not self.store.set_credentials(run.run_id, reference):
                 self.vault.forget(reference)  # cancelled before it was even queued
         self.queue.send_plan(run.run_id)
@@ -157,17 +157,15 @@ class MigrationService:
         if run.status not in (RunStatus.COMPLETED, RunStatus.FAILED):
             raise RunConflict(f"Migration {run_id} is {run.status.value}: only a completed or failed run can be "
                               f"retried")
-        body = body or {}
-        if not isinstance(body, dict) or set(body) - {"authentication"}:
-            raise InvalidRequest("body: only 'authentication' may be given to a retry")
-        authentication = parse_authentication(body.get("authentication"))
+        authentication = RetryRequest.from_body(body).authentication
         failed = [m for m in self.store.chunk_markers(run_id) if m.get("outcome") == "failed" and m.get("pointer")]
         if not failed:
             raise RunConflict(f"Migration {run_id} has no failed chunks to retry")
         if run.delivers_to_target and run.own_credentials and authentication is None:
             raise InvalidRequest("authentication: the run's own credentials were deleted when it ended; "
                                  "send them again to retry it")
-        reference = self.vault.store_for_run(run_id, authentication) if authentication else None
+        reference = self.vault.store_for_run(run_id, authentication.to_secret()) \
+            if authentication is not None else None
         if not self.store.reopen_for_retry(run, len(failed), reference):
             if reference:
                 self.vault.forget(reference)
@@ -194,7 +192,9 @@ class MigrationService:
                                   f"'{current.status.value}' and cannot be cancelled")
         else:
             log("run cancelled", run_id=run_id)
-            self.vault.release(run, self.store)
+            # Read again: a trigger may have pointed the run at its credentials after the read above,
+            # and an ended run's credentials must not outlive it.
+            self.vault.release(self.store.get(run_id) or run, self.store)
         return {"message": f"Migration {run_id} cancelled successfully", "run_id": run_id, "cancelled": True}
 
     def _get(self, run_id: str) -> Run:
@@ -209,10 +209,9 @@ class MigrationService:
 def request_fingerprint(request: MigrationRequest) -> str:
     """What makes two trigger requests the same: every field, credentials by type only
     (a secret's hash is not stored anywhere)."""
-    fields = asdict(request)
-    fields["output_mode"] = request.output_mode.value
-    if request.authentication:
-        fields["authentication"] = {"type": request.authentication["type"]}
+    fields = request.model_dump(mode="json")
+    if request.authentication is not None:
+        fields["authentication"] = {"type": request.authentication.type}
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 

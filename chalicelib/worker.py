@@ -17,7 +17,7 @@ from datetime import date
 import requests
 
 from chalicelib.config import Settings
-from chalicelib.credentials import Authenticator, CredentialVault
+from chalicelib.credentials import Authenticator, Credentials, CredentialVault
 from chalicelib.delivery import ApiDelivery, write_error_part, write_part
 from chalicelib.errors import InputFileError, InvalidRequest
 from chalicelib.inputs import plan_file, read_records
@@ -140,7 +140,8 @@ class Worker:
         self._finish_if_done(message.run_id)
 
     def _deliver(self, run: Run, message: ChunkMessage, result):
-        credentials = self.vault.for_run(run.credentials_ref)
+        stored = self.vault.for_run(run.credentials_ref)
+        credentials = Credentials.from_secret(stored) if stored else None
         url = f"{self.settings.target_api_url}/records/{self.specs[run.record_type].endpoint}"
         delivery = ApiDelivery(self.http, url, Authenticator(credentials, self.http), run.batch_size,
                                max_in_flight=self.settings.max_calls_in_flight,

@@ -40,6 +40,16 @@ def nothing_changed(harness) -> None:
     ({"authentication": {"type": "kerberos", "token": "x"}}, 422, "authentication.type"),
     ({"metadata": "x"}, 422, "metadata: must be an object"),
     ({"max_error_rate": 2}, 422, "max_error_rate"),
+    # strict JSON types: no text for a number, no number for a boolean
+    ({"batch_size": True}, 422, "batch_size: must be an integer"),
+    ({"max_error_rate": "0.5"}, 422, "max_error_rate: must be a number from 0 to 1"),
+    ({"validate_only": "true"}, 422, "validate_only: must be true or false"),
+    ({"authentication": {"type": "api_key", "key": "k", "header": "X Key"}}, 422,
+     "authentication.header: must be an HTTP header name"),
+    ({"authentication": {"type": "oauth2_client_credentials", "token_url": "ftp://auth", "client_id": "c",
+                         "client_secret": "s"}}, 422, "authentication.token_url: must be an http(s) URL"),
+    ({"authentication": {"type": "basic", "username": "u", "password": "p", "realm": "x"}}, 422,
+     "authentication.realm: unknown field for basic (allowed: username, password)"),
 ])
 def test_invalid_trigger_is_refused_and_changes_nothing(harness, change, status, detail):
     write(harness, SMALL, HEADER + "\n" + record(1) + "\n")
@@ -48,6 +58,26 @@ def test_invalid_trigger_is_refused_and_changes_nothing(harness, change, status,
     response = harness.post(TRIGGER, body)
     assert response.status_code == status
     assert detail in response.json_body["detail"]
+    nothing_changed(harness)
+
+
+SECRET = "s3cr3t-VALUE-that-must-not-leak-0123456789"
+
+
+@pytest.mark.parametrize("authentication", [
+    {"type": "bearer_token", "token": SECRET, "extra": SECRET},
+    {"type": "bearer_token", "token": [SECRET]},
+    {"type": SECRET, "token": SECRET},
+    {"type": "api_key", "key": SECRET, "header": SECRET + " !"},
+    {"type": "basic", "username": "u", "password": {"value": SECRET}},
+    {"type": "oauth2_client_credentials", "token_url": SECRET, "client_id": "c", "client_secret": SECRET},
+])
+def test_a_422_never_echoes_a_secret(harness, capsys, authentication):
+    write(harness, SMALL, HEADER + "\n" + record(1) + "\n")
+    response = harness.post(TRIGGER, {**GOOD, "output_mode": "api", "authentication": authentication})
+    assert response.status_code == 422
+    assert response.json_body["detail"].startswith("authentication.")
+    assert SECRET not in response.body.decode() and SECRET not in capsys.readouterr().out
     nothing_changed(harness)
 
 

@@ -8,7 +8,7 @@ import time
 import pytest
 import requests
 
-from chalicelib.credentials import Authenticator
+from chalicelib.credentials import ApiKey, Authenticator, Basic, BearerToken, OAuth2ClientCredentials
 from chalicelib.delivery import ApiDelivery, DeliveryFailed
 from local_stack.sandbox_target import BASIC_USER, OAUTH_CLIENT_ID, make_server
 
@@ -36,7 +36,7 @@ def documents(n: int) -> tuple[list[str], list[int]]:
 def deliver(target, n: int, batch_size: int = 10, credentials=None, max_in_flight: int = 4,
             budget: float = 30.0, should_stop=lambda: False, run_id="run", chunk=1, sleep=time.sleep):
     session = requests.Session()
-    credentials = credentials or {"type": "bearer_token", "token": SECRET}
+    credentials = credentials or BearerToken(token=SECRET)
     delivery = ApiDelivery(session, f"{target.url}/records/claims", Authenticator(credentials, session),
                            batch_size, max_in_flight=max_in_flight, retry_budget_seconds=budget, sleep=sleep)
     docs, rows = documents(n)
@@ -70,7 +70,7 @@ def test_per_record_rejections_are_errors_with_the_target_reason(target):
 
 
 def test_a_4xx_refuses_the_batch_and_is_not_retried(target):
-    outcome = deliver(target, 30, credentials={"type": "bearer_token", "token": "wrong"})
+    outcome = deliver(target, 30, credentials=BearerToken(token="wrong"))
     assert outcome.delivered == 0 and len(outcome.rejected) == 30
     assert outcome.rejected[0] == (1, "target answered 401: missing or wrong credentials")
     assert outcome.calls == 3 and outcome.retries == 0
@@ -132,17 +132,19 @@ def test_cancel_stops_between_calls(target):
 
 
 @pytest.mark.parametrize("credentials", [
-    {"type": "api_key", "header": "X-API-Key", "key": SECRET},
-    {"type": "basic", "username": BASIC_USER, "password": SECRET},
-    {"type": "bearer_token", "token": SECRET},
+    ApiKey(header="X-API-Key", key=SECRET),
+    Basic(username=BASIC_USER, password=SECRET),
+    BearerToken(token=SECRET),
+    {"type": "api_key", "key": SECRET},  # as kept in Secrets Manager: the Authenticator reads the stored form
 ])
 def test_credential_types(target, credentials):
     assert deliver(target, 10, credentials=credentials).delivered == 10
 
 
-def oauth(target, **extra) -> dict:
-    return {"type": "oauth2_client_credentials", "token_url": f"{target.url}/oauth/token",
-            "client_id": OAUTH_CLIENT_ID, "client_secret": SECRET, "scope": "records:write", **extra}
+def oauth(target, **extra) -> OAuth2ClientCredentials:
+    return OAuth2ClientCredentials.model_validate({
+        "token_url": f"{target.url}/oauth/token", "client_id": OAUTH_CLIENT_ID, "client_secret": SECRET,
+        "scope": "records:write", **extra})
 
 
 def test_oauth2_token_is_fetched_once_and_cached(target):
