@@ -16,6 +16,8 @@ delivery batched concurrent delivery at 20 ms a call vs one record per call;
 cancel   seconds from an accepted cancel to the target's last new record
          (tests no longer assert it: see bench/responsiveness.py);
 planning planning 130 MB of fixed-width records (likewise).
+coldstart the API's import in a fresh interpreter (target < 0.3 s) vs the same
+         import with the worker path, as every function imported it before.
 """
 from __future__ import annotations
 
@@ -41,7 +43,7 @@ from local_stack.child import start_stack
 
 CHUNK_RECORDS = 25_000
 CHUNK_BYTES = 16 * 1024 * 1024
-SECTIONS = ("worker", "stack", "fixed", "delivery", "cancel", "planning")
+SECTIONS = ("worker", "stack", "fixed", "delivery", "cancel", "planning", "coldstart")
 BIG, TINY = "data/input/bench_disability.csv", "data/input/tiny_disability.csv"
 
 
@@ -188,6 +190,9 @@ def main(argv: list[str] | None = None) -> int:
         if "planning" in args.only:
             from bench.responsiveness import planning_seconds
             results["planning"] = planning_seconds(args.rounds)
+        if "coldstart" in args.only:
+            from bench.cold_start import bench_cold_start
+            results["cold_start"] = bench_cold_start()
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
