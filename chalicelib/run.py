@@ -87,6 +87,11 @@ class Run:
     def output_folder(self) -> str:
         return f"{self.output_dir.rstrip('/')}/{self.run_id}/"
 
+    @property
+    def rules_broken(self) -> dict[str, int]:
+        """Counts by rule, without the rules a retry took back to zero (a failed chunk that went through)."""
+        return {rule: count for rule, count in self.error_rules.items() if count}
+
     def reached(self, step: Step) -> bool:
         return STEP_ORDER.index(self.current_step) >= STEP_ORDER.index(step)
 
@@ -95,7 +100,7 @@ class Run:
         gives the counts by rule, never a record's values."""
         total, errors, tolerated = self.total_records, self.error_count, self.max_error_rate
         rules = ", ".join(f"{rule} {count}" for rule, count in
-                          sorted(self.error_rules.items(), key=lambda kv: (-kv[1], kv[0])))
+                          sorted(self.rules_broken.items(), key=lambda kv: (-kv[1], kv[0])))
         by_rule = f" (by rule: {rules})" if rules else ""
         failed_chunks = (f"{self.chunks_failed} of {self.chunks_total} chunks failed after retries"
                          if self.chunks_failed else None)
@@ -129,7 +134,7 @@ class Run:
             "output_location": self.output_folder if self.output_mode == OutputMode.FILE and not self.validate_only
             else None,
             "error_report": f"{self.output_folder}errors/",
-            "errors_by_rule": self.error_rules,
+            "errors_by_rule": self.rules_broken,
             "validate_only": self.validate_only,
             "input_format": self.input_format.to_dict(),
             "updated_at": self.updated_at,

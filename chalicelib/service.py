@@ -141,7 +141,7 @@ class MigrationService:
         return {
             "run_id": run_id, "status": run.status.value,
             "records_rejected": run.error_count, "error_rows": total,
-            "by_rule": run.error_rules,
+            "by_rule": run.rules_broken,
             "offset": offset, "limit": limit, "errors": rows,
             "next_offset": following if following < total else None,
         }

@@ -123,7 +123,9 @@ class Worker:
             errors += [RecordError.of_record(row, "target_rejected", why) for row, why in outcome.rejected]
             log("chunk delivered", run_id=message.run_id, chunk=message.chunk, calls=outcome.calls,
                 retries=outcome.retries, throttled=outcome.throttled)
-        if errors:
+        if errors or run.retry_count:
+            # A chunk of a retried run replaces its part of the report, which may still hold the rows
+            # of the attempt that failed; other chunks write one only when they have errors.
             errors.sort(key=lambda e: e.row)
             write_error_part(output, message.chunk, errors)
         error_count = mapped.rejected + rejected_by_target

@@ -15,6 +15,7 @@ from chalicelib.errors import InvalidRequest, RunConflict, RunNotFound, ServiceE
 from chalicelib.messages import ChunkMessage, PlanMessage
 from chalicelib.models import InputFormat, OutputMode, RunStatus
 from chalicelib.runs import RunStore
+from chalicelib.storage import part_name
 from chalicelib.work_queue import WorkQueue
 from tests.unit.fakes import FakeRunStore, FakeVault, FakeWorkQueue, employees_csv, wire
 
@@ -301,6 +302,23 @@ def test_a_retried_chunk_that_goes_through_completes_the_run_with_every_record(w
     run = w.store.get(run_id)
     assert run.status == RunStatus.COMPLETED and run.error_message is None
     assert (run.success_count, run.error_count, run.chunks_done, run.chunks_failed) == (6, 0, 3, 0)
+
+
+def test_a_retried_chunk_that_goes_through_leaves_no_rejection_behind(w):
+    # GIVEN a run with a rejected record whose middle chunk failed for good, retried
+    bad = w.write("data/input/bad.csv", employees_csv(6, bad=(1,)))
+    run_id, failed = finished_with_a_failed_chunk(w, max_error_rate=0.5, file_path=bad)
+    report = w.root / "data" / "output" / run_id / "errors" / part_name(failed.chunk)
+    assert report.read_bytes().count(b"chunk_failed") == 2
+    w.service.retry(run_id, None)
+    for message in w.queue.take():
+        w.worker.handle(message.to_json())
+    # THEN the chunk's part of the error report no longer holds the failed attempt's rows, and the
+    # counts by rule no longer name chunk_failed
+    run = w.store.get(run_id)
+    assert run.status == RunStatus.COMPLETED and report.read_bytes() == b""
+    assert "chunk_failed" not in run.error_message and "chunk_failed" not in run.details()["errors_by_rule"]
+    assert w.service.errors(run_id, 0, 100)["by_rule"] == run.details()["errors_by_rule"] != {}
 
 
 def test_a_run_without_failed_chunks_cannot_be_retried(w):
