@@ -15,6 +15,9 @@ import warnings
 
 from local_stack.environment import PROJECT_DIR, SANDBOX_TOKEN, apply, local_environment
 
+# Printed once the API is bound and everything else has started: local_stack.child waits for it.
+READY_BANNER = "Records migration service, running locally"
+
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m local_stack", description=__doc__)
@@ -93,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     api_thread.start()
 
     print(f"""
-Records migration service, running locally (stage {env['STAGE']}):
+{READY_BANNER} (stage {env['STAGE']}):
   API and dashboard   http://127.0.0.1:{args.api_port}/
   AWS emulator        http://127.0.0.1:{args.emulator_port}  (moto; table, queues, bucket from infra/)
   sandbox target      http://127.0.0.1:{args.target_port}/records/count  (bearer token: {args.target_token})

@@ -23,7 +23,10 @@ SMALL_CHUNKS = {"CHUNK_RECORDS": "500", "CHUNK_BYTES": "60000"}
 
 # ----------------------------------------------------------------- polling
 def wait_for(condition: Callable[[], object], timeout: float, what: str, poll: float = 0.1):
-    """Poll `condition` until it returns something truthy; fail with `what` after `timeout` seconds."""
+    """Poll `condition` until it returns something truthy; fail with `what` after `timeout` seconds.
+
+    `timeout` bounds a hang, generously: it is never a speed requirement.
+    """
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
@@ -32,23 +35,6 @@ def wait_for(condition: Callable[[], object], timeout: float, what: str, poll: f
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(poll)
-
-
-def wait_until_quiet(read: Callable[[], object], quiet_for: float, timeout: float) -> tuple[object, float]:
-    """Poll `read` until its value has not changed for `quiet_for` seconds.
-
-    Returns the value and the monotonic time of its last change.
-    """
-    deadline = time.monotonic() + timeout
-    value, changed_at = read(), time.monotonic()
-    while time.monotonic() - changed_at < quiet_for:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still changing after {timeout}s (last value {value!r})")
-        time.sleep(0.1)
-        current = read()
-        if current != value:
-            value, changed_at = current, time.monotonic()
-    return value, changed_at
 
 
 # ------------------------------------------------------------ input files
@@ -69,19 +55,19 @@ def write_inputs(data_root: str, specs: Iterable[tuple[str, str, int, int]]) -> 
 
 # ------------------------------------------------------------ the target
 def set_target_faults(stack: StackProcess, **faults) -> dict:
-    response = requests.put(f"{stack.target_url}/faults", json=faults, timeout=10)
+    response = requests.put(f"{stack.target_url}/faults", json=faults, timeout=60)
     assert response.status_code == 200, response.text
     return response.json()
 
 
 def reset_target(stack: StackProcess) -> dict:
-    requests.delete(f"{stack.target_url}/records", timeout=10).raise_for_status()
+    requests.delete(f"{stack.target_url}/records", timeout=60).raise_for_status()
     return stack.target_count()
 
 
 # ------------------------------------------------------------ the service
 def api(stack: StackProcess, method: str, path: str, **kwargs) -> requests.Response:
-    return requests.request(method, f"{stack.api_url}/api/v1/migrations{path}", timeout=30, **kwargs)
+    return requests.request(method, f"{stack.api_url}/api/v1/migrations{path}", timeout=60, **kwargs)
 
 
 def error_report(stack: StackProcess, run_id: str) -> tuple[dict, list[dict]]:
@@ -150,6 +136,25 @@ def worker_pids(stack: StackProcess) -> list[int]:
     pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
     return sorted(pid for pid in pids
                   if _parent_pid(pid) == stack.process.pid and "spawn_main" in _command_line(pid))
+
+
+def thread_count(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status", encoding="utf-8") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("Threads:"))
+    except (OSError, StopIteration):
+        return 0
+
+
+def delivering_workers(stack: StackProcess, calls_in_flight: int) -> list[int]:
+    """The worker processes delivering a chunk right now.
+
+    A worker delivering a chunk of at least `calls_in_flight` batches runs a pool
+    of `calls_in_flight` threads (the stack's MAX_CALLS_IN_FLIGHT) until the
+    chunk's delivery returns; otherwise it has one or two threads. So this reads
+    what a worker is doing from the outside, whatever the machine's speed.
+    """
+    return [pid for pid in worker_pids(stack) if thread_count(pid) > calls_in_flight]
 
 
 # ------------------------------------------------------------ the invariant

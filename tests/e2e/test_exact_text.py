@@ -19,13 +19,13 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 def keeping_target(local_stack):
     """The sandbox target keeps what it takes for the test, and forgets that setting afterwards."""
-    assert requests.put(f"{local_stack.target_url}/faults", json={"keep_records": True}, timeout=10).ok
+    assert requests.put(f"{local_stack.target_url}/faults", json={"keep_records": True}, timeout=60).ok
     yield local_stack
-    requests.put(f"{local_stack.target_url}/faults", json={}, timeout=10)
+    requests.put(f"{local_stack.target_url}/faults", json={}, timeout=60)
 
 
 def kept(stack, run_id: str) -> list[dict]:
-    return requests.get(f"{stack.target_url}/records/claims", params={"run": run_id}, timeout=10).json()["records"]
+    return requests.get(f"{stack.target_url}/records/claims", params={"run": run_id}, timeout=60).json()["records"]
 
 
 def test_csv_text_of_every_character_class_arrives_unaltered(keeping_target):

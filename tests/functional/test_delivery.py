@@ -104,21 +104,21 @@ def test_retry_after_is_honoured_and_429_halves_the_calls_in_flight(target):
 
 
 def test_the_retry_budget_bounds_a_chunk_then_it_fails(target):
+    # GIVEN a target that always fails, and a budget of one second of waiting to retry
     set_faults(target, error_rate=1.0)
-    started = time.monotonic()
+    slept: list[float] = []
     with pytest.raises(DeliveryFailed, match="retry budget ran out"):
-        deliver(target, 20, budget=1.0)
-    assert time.monotonic() - started < 5
+        deliver(target, 20, budget=1.0, sleep=slept.append)
+    # THEN the chunk gave up having waited no more than its budget, whatever the machine's speed
+    assert slept and sum(slept) <= 1.0
 
 
 def test_calls_run_concurrently_up_to_the_bound(target):
+    # The target sees eight calls at once, and never more; the speed it brings is measured by make bench.
     set_faults(target, latency_ms=50)
-    started = time.monotonic()
     outcome = deliver(target, 400, batch_size=10, max_in_flight=8)
-    elapsed = time.monotonic() - started
     assert outcome.delivered == 400
     assert target.state.snapshot()["peak_in_flight"] == 8
-    assert elapsed < 40 * 0.05 / 3  # sequential would take 40 x 50 ms
 
 
 def test_cancel_stops_between_calls(target):
