@@ -21,6 +21,7 @@ import hashlib
 import json
 import threading
 import time
+from abc import abstractmethod
 from typing import TYPE_CHECKING, Annotated, Any, Callable, ClassVar, Literal, Union, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, field_validator, \
@@ -53,10 +54,10 @@ class Credentials(BaseModel):
     type: str
     refreshable: ClassVar[bool] = False  # a 401 may mean the credentials need fetching again (OAuth2)
 
+    @abstractmethod
     def headers(self, session: requests.Session | None = None, *,
                 clock: Callable[[], float] = time.time) -> dict[str, str]:
         """The headers a call to the target carries. `session` makes the calls some types need first."""
-        raise NotImplementedError
 
     def invalidate(self) -> None:
         """Forget what was fetched for these credentials (after a 401); nothing for most types."""

@@ -98,7 +98,8 @@ def _code(text: str, source: str) -> tuple[str, list[int], list[int]]:
     starts: list[int] = []
     numbers: list[int] = []
     size, quote, last = 0, "", 0      # quote: the literal still open at the end of the text so far
-    for number, line in enumerate(text.splitlines(), 1):
+    # Source lines end with LF, CR LF or CR; a form feed or NEL inside a line is the line's own byte.
+    for number, line in enumerate(re.split(r"\r\n|\r|\n", text), 1):
         indicator, area = line[6:7], line[7:72].ljust(65)
         if indicator in ("*", "/"):
             continue
