@@ -142,20 +142,34 @@ def parse_header(data: bytes, encoding: str = "utf-8", delimiter: str = ",") -> 
 
 
 def header_problems(record_type: str, columns: list[str], header: list[str]) -> str | None:
-    """Say what is wrong with a file's header for a record type whose source columns are `columns`, or None."""
+    """Say what is wrong with a file's header for a record type whose source columns are `columns`, or None.
+
+    Only the names the record type expects are ever quoted: the row found may be a record (a file
+    exported without its header row), so its other values are described by their positions, never
+    shown (personal data must not reach a run's error message)."""
     missing = [c for c in columns if c not in header]
-    unexpected = [c for c in header if c not in columns]
-    duplicated = sorted({c for c in header if header.count(c) > 1})
+    unexpected = [i for i, c in enumerate(header, start=1) if c not in columns]
+    duplicated = {c: [i for i, h in enumerate(header, start=1) if h == c] for c in columns if header.count(c) > 1}
     problems = []
+    if len(header) != len(columns):
+        problems.append(f"the first row has {len(header)} columns, the record type {len(columns)}")
     if missing:
         problems.append(f"missing columns: {', '.join(missing)}")
     if unexpected:
-        problems.append(f"unexpected columns: {', '.join(unexpected)}")
-    if duplicated:
-        problems.append(f"duplicated columns: {', '.join(duplicated)}")
+        problems.append(f"column{'s' if len(unexpected) > 1 else ''} at position{'s' if len(unexpected) > 1 else ''} "
+                        f"{_positions(unexpected)} {'are' if len(unexpected) > 1 else 'is'} not the record type's")
+    for name, positions in duplicated.items():
+        problems.append(f"{name} appears at positions {_positions(positions)}")
     if not problems:
         return None
-    return f"header does not match record type {record_type!r}: " + "; ".join(problems)
+    hint = "; if the file has no header row, set input_format.header to false" if len(unexpected) == len(header) \
+        else ""
+    return f"header does not match record type {record_type!r}: " + "; ".join(problems) + hint
+
+
+def _positions(positions: list[int]) -> str:
+    shown = ", ".join(map(str, positions[:10]))
+    return shown + (f" and {len(positions) - 10} more" if len(positions) > 10 else "")
 
 
 def read_delimited_chunk(data: bytes, header: list[str], first_row: int, encoding: str = "utf-8",

@@ -122,9 +122,9 @@ def test_bad_list_limit_is_422(harness, query):
 @pytest.mark.parametrize("content, message", [
     ("", "file is empty"),
     ("\n\n", "file is empty"),
-    ("CLAIM_NO,NAME\nDC00000001,Ann\n", "header does not match record type 'disability': missing columns: "
-                                         "POLICY_NO, SSN"),
-    (HEADER + ",EXTRA\n", "unexpected columns: EXTRA"),
+    ("CLAIM_NO,NAME\nDC00000001,Ann\n", "header does not match record type 'disability': the first row has 2 "
+                                         "columns, the record type 16; missing columns: POLICY_NO, SSN"),
+    (HEADER + ",EXTRA\n", "column at position 17 is not the record type's"),
     (HEADER + "\n" + record(1) + '\n"unterminated,\n', "closing quote is missing"),
 ])
 def test_malformed_file_fails_the_run_with_a_clear_message(harness, content, message):

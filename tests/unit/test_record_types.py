@@ -556,9 +556,24 @@ def test_header_problems_name_missing_unexpected_and_duplicated_columns(specs):
     header = [c for c in spec.source_columns if c != "SSN"] + ["FILLER", "STATE"]
     # WHEN it is checked
     problem = header_problems(spec.record_type, spec.source_columns, header)
-    # THEN each problem is named
-    assert problem == ("header does not match record type 'disability': missing columns: SSN; "
-                       "unexpected columns: FILLER; duplicated columns: STATE")
+    # THEN each problem is described, the stray column by its position only
+    assert problem == ("header does not match record type 'disability': the first row has 17 columns, the record "
+                       "type 16; missing columns: SSN; column at position 16 is not the record type's; STATE "
+                       "appears at positions 15, 17")
+
+
+def test_a_headerless_file_s_first_record_is_never_quoted(specs):
+    # GIVEN a disability file without its header row: its first row is a record of personal data
+    spec = specs["disability"]
+    first = ["DC10000001", "POL100007", "123-45-6789", "RIVERA", "ANA", "19930108", "F", "STD", "F32.9",
+             "20240101", "20240108", "", "850.25", "OPEN", "ACME CORP", "TX"]
+    # WHEN it is checked as a header
+    problem = header_problems(spec.record_type, spec.source_columns, first)
+    # THEN the message names what the record type expects, and no value of the row
+    assert not [value for value in first if len(value) > 2 and re.search(rf"(?<![\w.-]){re.escape(value)}(?![\w.-])",
+                                                                          problem)]
+    assert problem.endswith("; if the file has no header row, set input_format.header to false")
+    assert "columns at positions 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 and 6 more are not the record type's" in problem
 
 
 # ------------------------------------------------------------------ input formats
