@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING, Callable
 import requests
 
 from chalicelib.credentials import Authenticator
+from chalicelib.personal import mask_ssn_like
 from chalicelib.storage import StoredFile, part_name
 
 if TYPE_CHECKING:
@@ -36,8 +36,7 @@ CALL_TIMEOUT_SECONDS = 30
 BACKOFF_BASE_SECONDS = 0.2
 BACKOFF_CAP_SECONDS = 20.0
 REASON_LENGTH = 200
-# A target's reason may quote the record; anything shaped like an SSN is masked.
-SSN_LIKE = re.compile(r"(?<!\d)\d{3}[- ]?\d{2}[- ]?\d{4}(?!\d)")
+# A target's reason may quote the record: what looks like an SSN in it is masked (chalicelib.personal).
 
 
 class DeliveryFailed(Exception):
@@ -265,4 +264,4 @@ def _accepted(result: dict) -> bool:
 def _reason(prefix: str, detail) -> str:
     if not detail:
         return prefix
-    return f"{prefix}: {SSN_LIKE.sub('***', str(detail))[:REASON_LENGTH]}"
+    return f"{prefix}: {mask_ssn_like(str(detail))[:REASON_LENGTH]}"

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from chalicelib.personal import MASK, mask_ssn_like
 from chalicelib.records.dates import NAT, date_fragments, parse_dates
 
 if TYPE_CHECKING:
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
 SIGN_WORDS = {"leading": "", "trailing": " (sign after the digits)", "cr_db": " (CR or DB after the digits)"}
 SSN_PATTERN = re.compile(r"(?!000|666|9\d\d)\d{3}(?!00)\d{2}(?!0000)\d{4}", re.ASCII)
 JSON_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?", re.ASCII)
-MASK = "***"
 DISTINCT_SAMPLE = 1000  # values looked at to guess whether a column repeats
 _TEXT = np.dtypes.StringDType()
 
@@ -99,7 +99,8 @@ def transform(frame: pd.DataFrame, spec: RecordSpec, rows: np.ndarray, today: da
                 continue
             invalid |= mask
             values = raw[f.source]
-            errors.extend(RecordError(int(rows[i]), f.source, rule, message, MASK if f.pii else str(values[i]))
+            errors.extend(RecordError(int(rows[i]), f.source, rule, message,
+                                      MASK if f.pii else mask_ssn_like(str(values[i])))
                           for i in np.flatnonzero(mask).tolist())
     errors.sort(key=lambda e: e.row)
 
