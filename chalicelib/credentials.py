@@ -24,7 +24,7 @@ import time
 from abc import abstractmethod
 from typing import TYPE_CHECKING, Annotated, Any, Callable, ClassVar, Literal, Union, get_args
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, field_validator, \
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, field_validator, \
     model_validator
 from pydantic_core import PydanticCustomError
 
@@ -41,6 +41,18 @@ TOKEN_TIMEOUT_SECONDS = 30
 
 NonEmpty = Annotated[str, Field(min_length=1)]
 Secret = Annotated[SecretStr, Field(min_length=1)]
+
+
+def _header_safe(value: SecretStr) -> SecretStr:
+    """A value sent as it is in a header: printable ASCII only, so no CR or LF can add a header of its own."""
+    if not all(" " <= c <= "~" for c in value.get_secret_value()):
+        raise PydanticCustomError("header_value", "must hold printable ASCII characters only: it is sent in a header")
+    return value
+
+
+# A secret that goes into a header unencoded (a bearer token, an API key); basic and OAuth2 client
+# credentials are base64-encoded on the wire and may hold any character.
+HeaderSecret = Annotated[Secret, AfterValidator(_header_safe)]
 
 
 # ------------------------------------------------------------------ the types
@@ -103,7 +115,7 @@ class BearerToken(Credentials):
     """A token sent as `Authorization: Bearer <token>`."""
 
     type: Literal["bearer_token"] = Field(description="The credentials type.")
-    token: Secret = Field(description="The token. Never shown in answers or logs.")
+    token: HeaderSecret = Field(description="The token, printable ASCII. Never shown in answers or logs.")
 
     def headers(self, session=None, *, clock=time.time) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token.get_secret_value()}"}
@@ -115,7 +127,7 @@ class ApiKey(Credentials):
     type: Literal["api_key"] = Field(description="The credentials type.")
     header: str = Field(DEFAULT_API_KEY_HEADER, min_length=1, pattern=HEADER_NAME_PATTERN,
                         description="The name of the header that carries the key (letters, digits and dashes).")
-    key: Secret = Field(description="The key. Never shown in answers or logs.")
+    key: HeaderSecret = Field(description="The key, printable ASCII. Never shown in answers or logs.")
 
     @field_validator("header", mode="before")
     @classmethod
@@ -225,6 +237,8 @@ Authentication = Annotated[Union[BearerToken, ApiKey, Basic, OAuth2ClientCredent
 def credentials_wording(error: dict) -> str:
     """Why a credentials field was refused, from a pydantic error of it: never the value."""
     field = error["loc"][-1] if error["loc"] else None
+    if error["type"] == "header_value":
+        return error["msg"]
     if error["type"] == "string_pattern_mismatch":
         if field == "header":
             return "must be an HTTP header name"

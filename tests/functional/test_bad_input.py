@@ -50,6 +50,13 @@ def nothing_changed(harness) -> None:
                          "client_secret": "s"}}, 422, "authentication.token_url: must be an http(s) URL"),
     ({"authentication": {"type": "basic", "username": "u", "password": "p", "realm": "x"}}, 422,
      "authentication.realm: unknown field for basic (allowed: username, password)"),
+    # a value sent in a header as it is cannot hold a line break (a header of its own) or a control byte
+    ({"authentication": {"type": "bearer_token", "token": "abc\r\nX-Injected: 1"}}, 422,
+     "authentication.token: must hold printable ASCII characters only: it is sent in a header"),
+    ({"authentication": {"type": "api_key", "key": "k\x00ey"}}, 422,
+     "authentication.key: must hold printable ASCII characters only"),
+    ({"authentication": {"type": "bearer_token", "token": "tök\u2028en"}}, 422,
+     "authentication.token: must hold printable ASCII characters only"),
 ])
 def test_invalid_trigger_is_refused_and_changes_nothing(harness, change, status, detail):
     write(harness, SMALL, HEADER + "\n" + record(1) + "\n")
