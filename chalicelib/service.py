@@ -73,7 +73,7 @@ class MigrationService:
         source = self.data_root.resolve(request.file_path, "file_path")
         if not source.exists():
             raise InvalidRequest(f"file_path: file not found: {request.file_path}")
-        self.data_root.resolve(request.output_dir, "output_dir")
+        self.data_root.output_folder(request.output_dir)
         run = Run.from_request(run_id or str(uuid.uuid4()), request, fingerprint, now_iso())
         if not self.store.create(run):  # a concurrent repeat created it first
             return self._repeat(self.store.get(run.run_id), fingerprint)

@@ -110,6 +110,10 @@ class S3Object:
         return S3Object(self.bucket, posixpath.join(self.key, name), self.client_factory)
 
 
+# Where an uploaded file starts a migration by itself (DESIGN 7): keys under it in the data bucket.
+UPLOAD_PREFIX = "incoming/"
+
+
 class DataRoot:
     """Resolves user paths against the stage's data root."""
 
@@ -133,6 +137,17 @@ class DataRoot:
         if full != root and not full.startswith(root + os.sep):
             raise InvalidRequest(f"{field}: path leads outside the data root")
         return LocalFile(full, relative)
+
+
+    def output_folder(self, path: str) -> StoredFile:
+        """Where a run writes its outputs: never under the upload prefix, where each part it wrote would
+        start a migration of the service's own output."""
+        folder = self.resolve(path, "output_dir")
+        where = folder.key if isinstance(folder, S3Object) else folder.uri
+        if (where.rstrip("/") + "/").startswith(UPLOAD_PREFIX):
+            raise InvalidRequest(f"output_dir: must be outside {UPLOAD_PREFIX}, where an uploaded file starts a "
+                                 f"migration (the service would read its own outputs)")
+        return folder
 
 
 def _safe_relative(path: str, field: str) -> str:

@@ -13,8 +13,8 @@ from urllib.parse import unquote_plus
 
 from chalicelib.errors import InvalidRequest
 from chalicelib.observability import log
+from chalicelib.storage import UPLOAD_PREFIX
 
-UPLOAD_PREFIX = "incoming/"
 RUN_NAMESPACE = uuid.UUID("0f8a5d4e-6a43-4f53-9c2e-51b1f1f3c0a7")
 
 

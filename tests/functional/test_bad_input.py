@@ -36,6 +36,8 @@ def nothing_changed(harness) -> None:
     ({"file_path": "/etc/passwd"}, 422, "file_path: must be relative to the data root"),
     ({"file_path": "s3://someone-elses-bucket/x.csv"}, 422, "is not this stage's data bucket"),
     ({"output_dir": "../out"}, 422, "output_dir: must not contain '..'"),
+    ({"output_dir": "incoming/claim"}, 422, "output_dir: must be outside incoming/, where an uploaded file starts"),
+    ({"output_dir": "./incoming"}, 422, "output_dir: must be outside incoming/"),
     ({"authentication": {"type": "bearer_token"}}, 422, "authentication.token"),
     ({"authentication": {"type": "kerberos", "token": "x"}}, 422, "authentication.type"),
     ({"metadata": "x"}, 422, "metadata: must be an object"),

@@ -68,3 +68,19 @@ def test_local_part_files_are_replaced_whole(tmp_path):
     part.write_bytes(b"second\n")
     assert part.read_range(0, 100) == b"second\n"
     assert os.listdir(tmp_path / "out") == ["part.jsonl"]
+
+
+@pytest.mark.parametrize("root, path, refused", [
+    ("s3://records-bucket/", "incoming/claim", True),         # the bucket's upload prefix
+    ("s3://records-bucket/", "s3://records-bucket/incoming", True),
+    ("s3://records-bucket/", "data/output", False),
+    ("s3://records-bucket/data/", "incoming/claim", False),   # data/incoming/... is not the upload prefix
+    ("s3://records-bucket/", "incomings/x", False),
+])
+def test_outputs_never_land_where_uploads_start_migrations(root, path, refused):
+    data_root = DataRoot(root, {"records-bucket"}, lambda: None)
+    if refused:
+        with pytest.raises(InvalidRequest, match=r"^output_dir: must be outside incoming/"):
+            data_root.output_folder(path)
+    else:
+        assert data_root.output_folder(path).key.endswith(path.removeprefix("s3://records-bucket/"))
