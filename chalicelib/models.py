@@ -16,6 +16,7 @@ start imports this module.
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -32,6 +33,10 @@ DEFAULT_BATCH_SIZE = 100
 DEFAULT_OUTPUT_DIR = "data/output"
 DEFAULT_MAX_ERROR_RATE = 0.1
 MAX_METADATA_BYTES = 4096
+MAX_METADATA_DEPTH = 5      # objects and lists inside one another
+MAX_METADATA_KEY = 64       # characters in a key name
+DYNAMODB_DIGITS = 38        # the most significant digits a DynamoDB number holds
+DYNAMODB_SMALLEST, DYNAMODB_LARGEST = Decimal("1e-130"), Decimal("1e126")  # its magnitudes
 
 
 class RunStatus(StrEnum):
@@ -215,8 +220,11 @@ class MigrationRequest(BaseModel):
     @field_validator("metadata")
     @classmethod
     def _small(cls, metadata: dict) -> dict:
+        problem = _unstorable(metadata, "", 1)
+        if problem:
+            raise refuse(problem)
         try:
-            size = len(json.dumps(metadata))
+            size = len(json.dumps(metadata, allow_nan=False))
         except (TypeError, ValueError):  # not from a JSON body
             raise refuse("must be an object") from None
         if size > MAX_METADATA_BYTES:
@@ -333,3 +341,43 @@ def _explain_credentials(error: dict, loc: list) -> str:
         allowed = [name for name in CREDENTIAL_TYPES[kind_name].model_fields if name != "type"]
         return f"authentication.{field}: unknown field for {kind_name} (allowed: {', '.join(allowed)})"
     return f"authentication.{field}: {credentials_wording(error)}"
+
+
+def _unstorable(value: Any, where: str, depth: int) -> str | None:
+    """Why a metadata value cannot be kept with the run as it was sent (DynamoDB cannot store it, or it
+    is nested past reason), or None. Key names are echoed cut to a short prefix."""
+    if isinstance(value, (dict, list)):
+        if depth > MAX_METADATA_DEPTH:
+            return f"nested more than {MAX_METADATA_DEPTH} levels deep (at {where or 'the top'})"
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            if isinstance(value, dict):
+                if not isinstance(key, str) or not key:
+                    return "an empty key cannot be stored"
+                if len(key) > MAX_METADATA_KEY:
+                    return f"key {key[:16]!r}... is longer than {MAX_METADATA_KEY} characters"
+                if not _encodable(key):
+                    return "a key holds a lone surrogate, which is no character"
+            problem = _unstorable(item, f"{where}.{str(key)[:16]}" if where else str(key)[:16], depth + 1)
+            if problem:
+                return problem
+        return None
+    if isinstance(value, str) and not _encodable(value):
+        return f"the value at {where} holds a lone surrogate, which is no character"
+    if isinstance(value, float) and value != value or value in (float("inf"), float("-inf")):
+        return f"the number at {where} is not finite"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+        if number and not DYNAMODB_SMALLEST <= abs(number) < DYNAMODB_LARGEST:
+            return f"the number at {where} is out of the range a run can keep (1e-130 to 1e126)"
+        if len("".join(map(str, number.as_tuple().digits)).strip("0")) > DYNAMODB_DIGITS:  # exact, no context
+            return f"the number at {where} has more than {DYNAMODB_DIGITS} significant digits"
+    return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False

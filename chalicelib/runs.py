@@ -18,7 +18,7 @@ from functools import lru_cache
 
 from botocore.exceptions import ClientError
 
-from chalicelib.models import InputFormat, OutputMode, RunStatus, Step, STEP_ORDER
+from chalicelib.models import DYNAMODB_DIGITS, InputFormat, OutputMode, RunStatus, Step, STEP_ORDER
 from chalicelib.messages import ChunkMessage
 from chalicelib.run import RUN_FIELDS, Run
 
@@ -52,9 +52,16 @@ def _to_ddb(values: dict) -> dict:
 
 
 def _decimals(value: Any) -> Any:
-    """DynamoDB takes numbers as Decimal, never float."""
-    if isinstance(value, float):
-        return Decimal(repr(value))
+    """DynamoDB takes numbers as Decimal, never float, of at most 38 significant digits: a whole number's
+    trailing zeros go into the exponent (10**125 is 1E+125), or boto3 refuses it as rounded."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+        sign, digits, exponent = number.as_tuple()
+        if len(digits) <= DYNAMODB_DIGITS:
+            return number  # as it is: counters stay plain digits
+        while len(digits) > 1 and digits[-1] == 0:
+            digits, exponent = digits[:-1], exponent + 1
+        return Decimal((sign, digits, exponent))
     if isinstance(value, list):
         return [_decimals(v) for v in value]
     if isinstance(value, dict):

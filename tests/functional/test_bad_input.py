@@ -41,6 +41,15 @@ def nothing_changed(harness) -> None:
     ({"authentication": {"type": "bearer_token"}}, 422, "authentication.token"),
     ({"authentication": {"type": "kerberos", "token": "x"}}, 422, "authentication.type"),
     ({"metadata": "x"}, 422, "metadata: must be an object"),
+    # values DynamoDB cannot store, and shapes past reason, are refused naming why (and no value)
+    ({"metadata": {"": 1}}, 422, "metadata: an empty key cannot be stored"),
+    ({"metadata": {"a": float("nan")}}, 422, "metadata: the number at a is not finite"),
+    ({"metadata": {"a": {"b": float("-inf")}}}, 422, "metadata: the number at a.b is not finite"),
+    ({"metadata": {"a": int("9" * 39)}}, 422, "metadata: the number at a has more than 38 significant digits"),
+    ({"metadata": {"a": 10 ** 130}}, 422, "metadata: the number at a is out of the range a run can keep"),
+    ({"metadata": {"a": "\ud800"}}, 422, "metadata: the value at a holds a lone surrogate"),
+    ({"metadata": {"a": [[[[[[1]]]]]]}}, 422, "metadata: nested more than 5 levels deep"),
+    ({"metadata": {"k" * 65: 1}}, 422, "metadata: key 'kkkkkkkkkkkkkkkk'... is longer than 64 characters"),
     ({"max_error_rate": 2}, 422, "max_error_rate"),
     # strict JSON types: no text for a number, no number for a boolean
     ({"batch_size": True}, 422, "batch_size: must be an integer"),
@@ -180,3 +189,14 @@ def test_cancel_takes_no_body_and_any_content_type(harness, content_type):
                                         headers=headers)
     assert response.status_code == 404
     assert response.json_body == {"detail": "Migration run not found: 1b4e28ba-2fa1-11d2-883f-0016d3cca427"}
+
+
+def test_metadata_at_the_edges_of_what_can_be_kept_comes_back_exactly(harness):
+    # GIVEN metadata at the limits: 38 significant digits, the largest magnitude, five levels, unicode keys
+    write(harness, SMALL, HEADER + "\n" + record(1) + "\n")
+    metadata = {"big": int("9" * 38), "huge": 10 ** 125, "tiny": 1e-129, "deep": {"b": {"c": {"d": {"e": 1}}}},
+                "ключ 🔑": ["x", None, True, 0.1], "empty": {}}
+    # WHEN a run is triggered with it
+    run_id = harness.trigger(**{**GOOD, "metadata": metadata})
+    # THEN its status shows it back as it was sent
+    assert harness.status(run_id)["metadata"] == metadata
