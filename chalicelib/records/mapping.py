@@ -61,8 +61,8 @@ class Transformed:
 
     def document_lines(self) -> list[str]:
         """Each document's JSON text. Documents end with "\n", which JSON escapes inside strings; a field may
-        hold U+0085, U+2028 or a form feed unescaped, so the text is split at "\n" only, never with
-        `str.splitlines()` (DESIGN 13)."""
+        hold U+0085, U+2028 or a form feed unescaped, so the text is split at "\n" only, never at every
+        line boundary Python knows (DESIGN 13)."""
         return self.documents.split("\n")[:-1] if self.documents else []
 
 
