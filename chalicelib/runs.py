@@ -26,7 +26,6 @@ ACTIVE_INDEX = "active-runs"
 RECENT_INDEX = "recent-runs"
 ACTIVE = "ACTIVE"
 RECENT = "RUNS"
-COUNTERS = ("success_count", "error_count", "chunks_done", "chunks_failed")
 
 
 

@@ -74,17 +74,9 @@ class Codec:
     sign_digit: np.ndarray     # int8[256]: the digit of the byte carrying a signed zoned field's sign, else -1
     sign: np.ndarray           # int8[256]: +1 or -1 for that byte, 0 if it is none
     unsigned_digit: np.ndarray  # int8[256]: the digit of the last byte of an unsigned zoned field, else -1
-    plus: int                  # the bytes of characters a SIGN SEPARATE field or an edited number holds
+    plus: int                  # the bytes of a SIGN SEPARATE field's sign and an edited number's point
     minus: int
     point: int
-    comma: int
-    currency: int              # '$'; -1 if the code page has none
-    asterisk: int
-    slash: int
-    letter_c: int              # C R and D B of the CR and DB signs, B of the blank insertion
-    letter_r: int
-    letter_d: int
-    letter_b: int
 
 
 def _lookup(encoding: str) -> str:
@@ -198,6 +190,4 @@ def codec_for(encoding: str) -> Codec:
     latin = bytes(text.astype(np.uint8).tolist()) if (text <= 0xFF).all() else None
     return Codec(name, ebcdic, space, text, text_ok, bool(text_ok.all()), latin, utf8, terminators, blank,
                  padding, zero, digit, sign_digit, sign, unsigned_digit,
-                 plus=byte("+"), minus=byte("-"), point=byte("."), comma=byte(","), currency=byte("$"),
-                 asterisk=byte("*"), slash=byte("/"), letter_c=byte("C"), letter_r=byte("R"),
-                 letter_d=byte("D"), letter_b=byte("B"))
+                 plus=byte("+"), minus=byte("-"), point=byte("."))
