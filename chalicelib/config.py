@@ -34,6 +34,16 @@ class Settings:
     marker_ttl_seconds: int
     max_calls_in_flight: int
     retry_budget_seconds: float
+    # who may call (docs/security.md)
+    auth: str
+    access_table_name: str
+    iam_callers: str
+    cors_allow_origin: str
+    rate_limit_per_minute: int
+    max_active_runs_per_tenant: int
+    # where user-supplied URLs (an OAuth2 token_url) may point
+    outbound_allowlist: tuple[str, ...]
+    outbound_allow_private: bool
 
     @classmethod
     def from_environ(cls, environ: os._Environ | dict | None = None) -> "Settings":
@@ -72,4 +82,30 @@ class Settings:
             # Seconds a chunk may spend waiting to retry before it fails and SQS
             # retries it; well inside the worker's 900 s timeout.
             retry_budget_seconds=float(env.get("RETRY_BUDGET_SECONDS", "120")),
+            # `off` (open: the local stack's default), `keys` (API keys, the default of every
+            # deployed stage; `on` means the same) or `iam` (SigV4, for machine callers).
+            auth=_auth_mode(env.get("AUTH", "off" if stage == "local" else "keys")),
+            access_table_name=env.get("ACCESS_TABLE_NAME", f"records-migration-access-{stage}"),
+            # With AUTH=iam: a JSON object from caller ARN to {"tenant": ..., "role": ...}.
+            iam_callers=env.get("IAM_CALLERS", "{}"),
+            # One origin that browsers may call the API from; empty: CORS closed.
+            cors_allow_origin=env.get("CORS_ALLOW_ORIGIN", ""),
+            rate_limit_per_minute=int(env.get("RATE_LIMIT_PER_MINUTE", "600")),
+            max_active_runs_per_tenant=int(env.get("MAX_ACTIVE_RUNS_PER_TENANT", "20")),
+            # URL prefixes (scheme://host[:port][/path]) a user-supplied URL must start with,
+            # comma-separated; the stage's target is always on the list.
+            outbound_allowlist=tuple(u.strip() for u in env.get("OUTBOUND_ALLOWLIST", "").split(",") if u.strip()),
+            # Loopback and private addresses for user-supplied URLs: refused unless the stage allows them
+            # (the local stage, for its sandbox). Cloud metadata addresses are refused always.
+            outbound_allow_private=env.get("OUTBOUND_ALLOW_PRIVATE", "false").lower() == "true",
         )
+
+
+AUTH_MODES = {"off": "off", "keys": "keys", "on": "keys", "iam": "iam"}
+
+
+def _auth_mode(value: str) -> str:
+    mode = AUTH_MODES.get(value.strip().lower())
+    if mode is None:
+        raise ValueError(f"AUTH must be one of {', '.join(AUTH_MODES)}, not {value!r}")
+    return mode

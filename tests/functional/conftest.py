@@ -119,6 +119,7 @@ def harness(tmp_path, monkeypatch):
         "TARGET_CREDENTIALS_SECRET": f"records-migration/{STAGE}/target-credentials",
         "RUN_SECRETS_PREFIX": f"records-migration/{STAGE}/runs/",
         "CHUNK_RECORDS": "100",
+        "AUTH": "off",  # the open default; tests/functional/test_access.py turns it on
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
