@@ -11,6 +11,7 @@ import threading
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from chalicelib.access import Access, KeyAdmin, KeyStore, RateLimiter
 from chalicelib.config import Settings
 from chalicelib.credentials import CredentialVault
 from chalicelib.records.schema import RecordSpec, load_specs
@@ -69,7 +70,25 @@ class Components:
 
     @cached_property
     def service(self) -> MigrationService:
-        return MigrationService(self.store, self.queue, self.data_root, self.vault, self.specs)
+        from chalicelib.outbound import OutboundPolicy
+        return MigrationService(self.store, self.queue, self.data_root, self.vault, self.specs,
+                                OutboundPolicy.from_settings(self.settings),
+                                max_active_runs_per_tenant=self.settings.max_active_runs_per_tenant)
+
+    @cached_property
+    def keys(self) -> KeyStore:
+        return KeyStore(self.client("dynamodb"), self.settings.access_table_name)
+
+    @cached_property
+    def access(self) -> Access:
+        limiter = RateLimiter(self.client("dynamodb"), self.settings.access_table_name,
+                              self.settings.rate_limit_per_minute)
+        return Access(self.settings.auth, self.keys, limiter, self.settings.iam_callers,
+                      self.settings.cors_allow_origin)
+
+    @cached_property
+    def key_admin(self) -> KeyAdmin:
+        return KeyAdmin(self.keys)
 
     @cached_property
     def worker(self) -> "Worker":

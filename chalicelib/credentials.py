@@ -11,6 +11,11 @@ as the JSON object `to_secret()` gives (`from_secret()` reads it back); the run
 item holds only the secret's name. The stage's default credentials are a
 secret of the same form. Nothing here logs or returns a secret's value.
 
+A URL that credentials have the service call (`outbound_urls()`: the OAuth2
+token URL) is the user's choice, so it is held to the stage's outbound policy
+(chalicelib.outbound): by the API at trigger and retry (`check_outbound`), and
+again by the worker right before it fetches a token, which follows no redirect.
+
 This module is imported with the request models by the API: it imports neither
 requests nor boto3 (botocore only once a vault call is made).
 """
@@ -28,9 +33,12 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
     model_validator
 from pydantic_core import PydanticCustomError
 
+from chalicelib.errors import InvalidRequest
+
 if TYPE_CHECKING:
     import requests
 
+    from chalicelib.outbound import OutboundPolicy
     from chalicelib.run import Run
 
 DEFAULT_API_KEY_HEADER = "X-API-Key"
@@ -67,9 +75,14 @@ class Credentials(BaseModel):
     refreshable: ClassVar[bool] = False  # a 401 may mean the credentials need fetching again (OAuth2)
 
     @abstractmethod
-    def headers(self, session: requests.Session | None = None, *,
-                clock: Callable[[], float] = time.time) -> dict[str, str]:
-        """The headers a call to the target carries. `session` makes the calls some types need first."""
+    def headers(self, session: requests.Session | None = None, *, clock: Callable[[], float] = time.time,
+                outbound: OutboundPolicy | None = None) -> dict[str, str]:
+        """The headers a call to the target carries. `session` makes the calls some types need first, to
+        URLs that `outbound` (the stage's policy) allows; without a policy they are not checked."""
+
+    def outbound_urls(self) -> dict[str, str]:
+        """The URLs these credentials have the service call, by field: held to the stage's outbound policy."""
+        return {}
 
     def invalidate(self) -> None:
         """Forget what was fetched for these credentials (after a 401); nothing for most types."""
@@ -117,7 +130,7 @@ class BearerToken(Credentials):
     type: Literal["bearer_token"] = Field(description="The credentials type.")
     token: HeaderSecret = Field(description="The token, printable ASCII. Never shown in answers or logs.")
 
-    def headers(self, session=None, *, clock=time.time) -> dict[str, str]:
+    def headers(self, session=None, *, clock=time.time, outbound=None) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token.get_secret_value()}"}
 
 
@@ -134,7 +147,7 @@ class ApiKey(Credentials):
     def _null_is_the_default(cls, value):
         return DEFAULT_API_KEY_HEADER if value is None else value
 
-    def headers(self, session=None, *, clock=time.time) -> dict[str, str]:
+    def headers(self, session=None, *, clock=time.time, outbound=None) -> dict[str, str]:
         return {self.header: self.key.get_secret_value()}
 
 
@@ -145,7 +158,7 @@ class Basic(Credentials):
     username: NonEmpty = Field(description="The user name.")
     password: Secret = Field(description="The password. Never shown in answers or logs.")
 
-    def headers(self, session=None, *, clock=time.time) -> dict[str, str]:
+    def headers(self, session=None, *, clock=time.time, outbound=None) -> dict[str, str]:
         pair = f"{self.username}:{self.password.get_secret_value()}".encode()
         return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
 
@@ -170,11 +183,14 @@ class OAuth2ClientCredentials(Credentials):
 
     refreshable: ClassVar[bool] = True
 
-    def headers(self, session: requests.Session | None = None, *,
-                clock: Callable[[], float] = time.time) -> dict[str, str]:
+    def headers(self, session: requests.Session | None = None, *, clock: Callable[[], float] = time.time,
+                outbound: OutboundPolicy | None = None) -> dict[str, str]:
         if session is None:
             raise ValueError("OAuth2 client credentials need a session to fetch their access token")
-        return {"Authorization": f"Bearer {self._access_token(session, clock)}"}
+        return {"Authorization": f"Bearer {self._access_token(session, clock, outbound)}"}
+
+    def outbound_urls(self) -> dict[str, str]:
+        return {"token_url": self.token_url}
 
     def invalidate(self) -> None:
         with _token_lock:
@@ -184,26 +200,37 @@ class OAuth2ClientCredentials(Credentials):
         secret = hashlib.sha256(self.client_secret.get_secret_value().encode()).hexdigest()
         return (self.token_url, self.client_id, self.scope, secret)
 
-    def _access_token(self, session: requests.Session, clock: Callable[[], float]) -> str:
+    def _access_token(self, session: requests.Session, clock: Callable[[], float],
+                      outbound: OutboundPolicy | None) -> str:
         key = self._cache_key()
         with _token_lock:
             cached = _token_cache.get(key)
             if cached and cached[1] - OAUTH_REFRESH_MARGIN_SECONDS > clock():
                 return cached[0]
-            token, expires_in = self._fetch_token(session)
+            token, expires_in = self._fetch_token(session, outbound)
             _token_cache[key] = (token, clock() + expires_in)
             return token
 
-    def _fetch_token(self, session: requests.Session) -> tuple[str, float]:
+    def _fetch_token(self, session: requests.Session, outbound: OutboundPolicy | None) -> tuple[str, float]:
+        if outbound is not None:
+            # Checked at every fetch, not only at trigger: the host may resolve elsewhere by now.
+            try:
+                outbound.check(self.token_url, "authentication.token_url")
+            except InvalidRequest as refused:
+                raise TokenRefused(str(refused.detail)) from None
         form = {"grant_type": "client_credentials"}
         if self.scope:
             form["scope"] = self.scope
         import requests  # workers only: the API never fetches a token
         try:
+            # No redirect is followed: the policy checked this URL, not wherever an answer points next.
             response = session.post(self.token_url, data=form, timeout=TOKEN_TIMEOUT_SECONDS,
-                                    auth=(self.client_id, self.client_secret.get_secret_value()))
+                                    auth=(self.client_id, self.client_secret.get_secret_value()),
+                                    allow_redirects=False)
         except requests.RequestException as err:
             raise TokenUnavailable(f"the token URL did not answer ({type(err).__name__})") from None
+        if 300 <= response.status_code < 400:
+            raise TokenUnavailable(f"the token URL answered {response.status_code}, a redirect, which is not followed")
         if response.status_code != 200:
             raise TokenUnavailable(f"the token URL answered {response.status_code}")
         try:
@@ -215,6 +242,20 @@ class OAuth2ClientCredentials(Credentials):
 
 class TokenUnavailable(Exception):
     """No OAuth2 access token could be had; the chunk fails and is retried."""
+
+
+class TokenRefused(TokenUnavailable):
+    """The token URL is one the stage does not call: no call was made, and a retry would be refused too."""
+
+
+def check_outbound(authentication: Credentials | None, policy: OutboundPolicy,
+                   field_prefix: str = "authentication") -> None:
+    """Refuse (InvalidRequest, a 422 naming the field) credentials that would have the service call a URL
+    the stage does not allow. The API calls it at trigger and retry; the worker checks again when it calls."""
+    if authentication is None:
+        return
+    for name, url in authentication.outbound_urls().items():
+        policy.check(url, f"{field_prefix}.{name}")
 
 
 CREDENTIAL_CLASSES = (BearerToken, ApiKey, Basic, OAuth2ClientCredentials)
@@ -252,16 +293,19 @@ def credentials_wording(error: dict) -> str:
 class Authenticator:
     """The headers a target call carries: a run's credentials (or none) with the worker's session.
 
-    Takes the credentials as a model or as their stored JSON object.
+    Takes the credentials as a model or as their stored JSON object. `outbound` is the stage's policy
+    for the URLs the credentials name (the worker always gives it); without one they are not checked,
+    for tests and tools that talk to a server of their own.
     """
 
     def __init__(self, credentials: Credentials | dict | None, session: requests.Session,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, outbound: OutboundPolicy | None = None):
         if isinstance(credentials, dict):
             credentials = Credentials.from_secret(credentials) if credentials else None
         self.credentials = credentials
         self._session = session
         self._clock = clock
+        self._outbound = outbound
 
     @property
     def refreshable(self) -> bool:
@@ -270,7 +314,7 @@ class Authenticator:
     def headers(self) -> dict[str, str]:
         if self.credentials is None:
             return {}
-        return self.credentials.headers(self._session, clock=self._clock)
+        return self.credentials.headers(self._session, clock=self._clock, outbound=self._outbound)
 
     def invalidate(self) -> None:
         if self.credentials is not None:

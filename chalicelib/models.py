@@ -4,7 +4,11 @@ Each shape is defined once here. The trigger request (`MigrationRequest`) and
 the retry body (`RetryRequest`) are checked declaratively by their models, with
 strict types (a batch size is a JSON integer, never "10" nor true) and no
 unknown keys; `from_body` turns pydantic's first complaint into an
-`InvalidRequest` of the form "<field path>: <why>" (the 422's `detail`). The
+`InvalidRequest` of the form "<field path>: <why>" (the 422's `detail`). Every
+string is bounded (docs/api.md, "Limits") and holds only what the run item,
+S3 and a header can carry: no lone surrogate, no control character in a path.
+A detail quotes the caller's input (a field name, a record type) only through
+`errors.cut`. The
 models' JSON Schema (`MigrationRequest.model_json_schema()`) is what the API's
 OpenAPI description is generated from: every field says what it is.
 
@@ -16,6 +20,7 @@ start imports this module.
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -25,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from pydantic_core import PydanticCustomError
 
 from chalicelib.credentials import CREDENTIAL_TYPES, Authentication, credentials_wording
-from chalicelib.errors import InvalidRequest
+from chalicelib.errors import InvalidRequest, cut
 
 MIN_BATCH_SIZE = 1
 MAX_BATCH_SIZE = 1000
@@ -37,6 +42,19 @@ MAX_METADATA_DEPTH = 5      # objects and lists inside one another
 MAX_METADATA_KEY = 64       # characters in a key name
 DYNAMODB_DIGITS = 38        # the most significant digits a DynamoDB number holds
 DYNAMODB_SMALLEST, DYNAMODB_LARGEST = Decimal("1e-130"), Decimal("1e126")  # its magnitudes
+MAX_PATH_BYTES = 1024       # a file_path within its bucket or the data root, as UTF-8: S3's limit on a key
+# An output_dir leaves room under S3's limit for what a run writes below it: "/<run id>/errors/part-000000.jsonl".
+MAX_OUTPUT_DIR_BYTES = 960
+MAX_RECORD_TYPE = 64        # characters; the record types' names are far shorter
+MAX_ENCODING_NAME = 32
+MAX_CREDENTIAL_CHARS = 8192  # any credentials string: a JWT with many claims runs to a few KiB; servers refuse
+                             # headers past 8 to 16 KiB
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+# A path is never URL-decoded, so an escape in it is at best a mistake and at worst a traversal that a
+# decoding layer downstream (a proxy, a console, a script) would make real: %2e%2e, %2f, %00, %c0%af.
+PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+LONE_SURROGATE = "holds a lone surrogate, which is no character"  # what a JSON "\ud800" escape decodes to
 
 
 class RunStatus(StrEnum):
@@ -110,10 +128,11 @@ class InputFormat(BaseModel):
         ",", description="Delimited files: the field separator; `tab` means a tab.")
     header: bool = Field(True, description="The file starts with a header row of column names. Default: true "
                                            "for delimited files; fixed-width files have none.")
-    encoding: str = Field("utf-8", description="The file's character encoding (case-insensitive): one of "
-                                               + ", ".join(sorted(ENCODINGS)) + ". Default: utf-8 for delimited "
-                                               "files, cp037 (EBCDIC) for fixed-width files; EBCDIC code pages are "
-                                               "for fixed-width files only.")
+    encoding: str = Field("utf-8", max_length=MAX_ENCODING_NAME,
+                          description="The file's character encoding (case-insensitive): one of "
+                                      + ", ".join(sorted(ENCODINGS)) + ". Default: utf-8 for delimited "
+                                      "files, cp037 (EBCDIC) for fixed-width files; EBCDIC code pages are "
+                                      "for fixed-width files only.")
     record_separator: Literal["newline", "none"] = Field(
         "newline", description="Fixed-width files: `newline` (LF or CRLF) after each record, or `none`. Default: "
                                "newline for F records, none for V and VB (which have none).")
@@ -209,13 +228,28 @@ class MigrationRequest(BaseModel):
             raise refuse("must be a non-empty string")
         return value.strip()
 
+    @field_validator("file_path", "output_dir")
+    @classmethod
+    def _storable_path(cls, path: str, info: ValidationInfo) -> str:
+        problem = _path_problem(path, MAX_OUTPUT_DIR_BYTES if info.field_name == "output_dir" else MAX_PATH_BYTES)
+        if problem:
+            raise refuse(problem)
+        return path
+
     @field_validator("record_type")
     @classmethod
     def _known(cls, record_type: str, info: ValidationInfo) -> str:
+        if len(record_type) > MAX_RECORD_TYPE:
+            raise refuse(f"must be at most {MAX_RECORD_TYPE} characters")
         known = (info.context or {}).get("record_types")
         if known is not None and record_type not in known:
-            raise refuse(f"unknown record type {record_type!r} (supported: {', '.join(known)})")
+            raise refuse(f"unknown record type {cut(record_type)!r} (supported: {', '.join(known)})")
         return record_type
+
+    @field_validator("authentication", mode="before")
+    @classmethod
+    def _bounded_credentials(cls, raw: Any) -> Any:
+        return _bounded_credentials(raw)
 
     @field_validator("metadata")
     @classmethod
@@ -257,12 +291,50 @@ class RetryRequest(BaseModel):
     authentication: Authentication | None = Field(
         None, description="The run's credentials for the target API, needed again when the run had its own.")
 
+    @field_validator("authentication", mode="before")
+    @classmethod
+    def _bounded_credentials(cls, raw: Any) -> Any:
+        return _bounded_credentials(raw)
+
     @classmethod
     def from_body(cls, body: Any) -> "RetryRequest":
         try:
             return cls.model_validate({} if body is None else body)
         except ValidationError as err:
             raise InvalidRequest(request_problem(err, cls)) from None
+
+
+def _path_problem(path: str, max_bytes: int) -> str | None:
+    """Why a path field cannot name a file of the data root as sent, or None. Where it leads (`..`, an
+    absolute path, another bucket, a link out of the root) is storage.DataRoot's to say."""
+    if not _encodable(path):
+        return LONE_SURROGATE
+    if CONTROL_CHARACTERS.search(path):
+        return "must not hold control characters (NUL, tab, line breaks...)"
+    if PERCENT_ESCAPE.search(path):
+        return "must not hold %XX escapes: a path is taken as written, never URL-decoded"
+    if URL_SCHEME.match(path) and not path.startswith("s3://"):
+        return "a URL must be s3://<the stage's data bucket>/<key>; any other path is relative to the data root"
+    within = path[len("s3://"):].partition("/")[2] if path.startswith("s3://") else path
+    if len(within.encode("utf-8")) > max_bytes:
+        return f"must be at most {max_bytes} bytes (UTF-8) long within the bucket or data root"
+    return None
+
+
+def _bounded_credentials(raw: Any) -> Any:
+    """Credentials' strings within bounds and encodable, checked before their type is: no value is quoted."""
+    if isinstance(raw, dict):
+        for name, value in raw.items():
+            if not isinstance(value, str) or name not in CREDENTIAL_FIELDS:
+                continue  # a wrong type or an unknown field: the credentials type says so
+            if len(value) > MAX_CREDENTIAL_CHARS:
+                raise refuse(f"must be at most {MAX_CREDENTIAL_CHARS} characters", name)
+            if not _encodable(value):
+                raise refuse(LONE_SURROGATE, name)
+    return raw
+
+
+CREDENTIAL_FIELDS = {name for kind in CREDENTIAL_TYPES.values() for name in kind.model_fields}
 
 
 # ---------------------------------------------------------------- errors in the API's words
@@ -313,7 +385,7 @@ def _explain(error: dict, model: type[BaseModel]) -> str:
     loc, kind = list(error["loc"]), error["type"]
     if loc[:1] == ["authentication"] and len(loc) > 1:
         return _explain_credentials(error, loc)
-    path = ".".join(str(part) for part in loc) or "body"
+    path = cut(".".join(str(part) for part in loc)) or "body"  # an unknown field's name is the caller's
     if model is RetryRequest and (kind == "extra_forbidden" or path == "body"):
         return "body: only 'authentication' may be given to a retry"
     if kind == "request":
@@ -326,6 +398,8 @@ def _explain(error: dict, model: type[BaseModel]) -> str:
         return f"{path}: field required"
     if path == "body":
         return "body: must be a JSON object"
+    if kind == "string_unicode":  # pydantic's own check, before any of ours
+        return f"{path}: {LONE_SURROGATE}"
     wording = WORDING.get(path)
     if wording is None:
         return f"{path}: {error['msg']}"
@@ -339,7 +413,7 @@ def _explain_credentials(error: dict, loc: list) -> str:
         return "authentication: must be valid credentials"
     if error["type"] == "extra_forbidden":
         allowed = [name for name in CREDENTIAL_TYPES[kind_name].model_fields if name != "type"]
-        return f"authentication.{field}: unknown field for {kind_name} (allowed: {', '.join(allowed)})"
+        return f"authentication.{cut(field)}: unknown field for {kind_name} (allowed: {', '.join(allowed)})"
     return f"authentication.{field}: {credentials_wording(error)}"
 
 
@@ -355,10 +429,10 @@ def _unstorable(value: Any, where: str, depth: int) -> str | None:
                 if not isinstance(key, str) or not key:
                     return "an empty key cannot be stored"
                 if len(key) > MAX_METADATA_KEY:
-                    return f"key {key[:16]!r}... is longer than {MAX_METADATA_KEY} characters"
+                    return f"key {cut(key, 16)!r} is longer than {MAX_METADATA_KEY} characters"
                 if not _encodable(key):
                     return "a key holds a lone surrogate, which is no character"
-            problem = _unstorable(item, f"{where}.{str(key)[:16]}" if where else str(key)[:16], depth + 1)
+            problem = _unstorable(item, f"{where}.{cut(key, 16)}" if where else cut(key, 16), depth + 1)
             if problem:
                 return problem
         return None

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
+from chalicelib.access import DEFAULT_TENANT
+
 from chalicelib.models import (DEFAULT_BATCH_SIZE, DEFAULT_MAX_ERROR_RATE, DEFAULT_OUTPUT_DIR, InputFormat,
                                MigrationRequest, OutputMode, RunStatus, Step, STEP_ORDER)
 
@@ -19,6 +21,10 @@ class Run:
     record_type: str
     output_mode: OutputMode
     created_at: str
+    # whose it is: only callers of its tenant see it (access.py)
+    tenant: str = DEFAULT_TENANT
+    # who started, cancelled and retried it, and when: [{"action", "by", "at"}]
+    audit: list[dict] = field(default_factory=list)
     # what was asked
     output_dir: str = DEFAULT_OUTPUT_DIR
     batch_size: int = DEFAULT_BATCH_SIZE
@@ -53,9 +59,11 @@ class Run:
     replan_count: int = 0
 
     @classmethod
-    def from_request(cls, run_id: str, request: MigrationRequest, fingerprint: str, at: str) -> "Run":
+    def from_request(cls, run_id: str, request: MigrationRequest, fingerprint: str, at: str, tenant: str,
+                     started_by: str) -> "Run":
         return cls(run_id=run_id, file_path=request.file_path, record_type=request.record_type,
-                   output_mode=request.output_mode, created_at=at, output_dir=request.output_dir,
+                   output_mode=request.output_mode, created_at=at, tenant=tenant,
+                   audit=[audit_entry("started", started_by, at)], output_dir=request.output_dir,
                    batch_size=request.batch_size, max_error_rate=request.max_error_rate,
                    input_format=request.input_format, validate_only=request.validate_only,
                    metadata=request.metadata, own_credentials=request.authentication is not None,
@@ -151,6 +159,9 @@ class Run:
             answer["details"] = self.details()
         return answer
 
+    def audit_answer(self) -> dict:
+        return {"run_id": self.run_id, "tenant": self.tenant, "audit": self.audit}
+
     def summary(self) -> dict:
         return {"run_id": self.run_id, "status": self.status.value, "created_at": self.created_at,
                 "completed_at": self.completed_at, "file_path": self.file_path, "record_type": self.record_type,
@@ -159,3 +170,8 @@ class Run:
 
 
 RUN_FIELDS = tuple(f.name for f in fields(Run))
+
+
+def audit_entry(action: str, by: str, at: str) -> dict:
+    """One line of a run's audit trail: what was done to it, by whom (a key, an IAM principal, an upload), when."""
+    return {"action": action, "by": by, "at": at}

@@ -5,7 +5,8 @@ timestamps. Each processed chunk leaves a marker (sk=CHUNK#<n>) written in the
 same transaction that adds its counts to the run, guarded by
 `attribute_not_exists`: a chunk delivered twice is counted once (DESIGN 4).
 Active runs carry `active_pk`, so the sparse `active-runs` index holds only
-them; every run carries `recent_pk` for the `recent-runs` index.
+them; every run carries `recent_pk` for the `recent-runs` index, one partition per
+tenant (the default tenant's is the one every run used before tenants existed).
 """
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from botocore.exceptions import ClientError
 
 from chalicelib.models import DYNAMODB_DIGITS, InputFormat, OutputMode, RunStatus, Step, STEP_ORDER
 from chalicelib.messages import ChunkMessage
-from chalicelib.run import RUN_FIELDS, Run
+from chalicelib.access import DEFAULT_TENANT
+from chalicelib.run import RUN_FIELDS, Run, audit_entry
 
 ACTIVE_INDEX = "active-runs"
 RECENT_INDEX = "recent-runs"
@@ -88,11 +90,15 @@ def run_to_item(run: Run) -> dict:
     values = {name: getattr(run, name) for name in RUN_FIELDS}
     values.update(status=run.status.value, current_step=run.current_step.value, output_mode=run.output_mode.value,
                   input_format=run.input_format.to_dict())
-    item = {"pk": f"RUN#{run.run_id}", "sk": "RUN", "recent_pk": RECENT,
+    item = {"pk": f"RUN#{run.run_id}", "sk": "RUN", "recent_pk": _recent_partition(run.tenant),
             **{k: v for k, v in values.items() if v is not None}}
     if run.active:
         item["active_pk"] = ACTIVE
     return item
+
+
+def _recent_partition(tenant: str) -> str:
+    return RECENT if tenant == DEFAULT_TENANT else f"{RECENT}#{tenant}"
 
 
 def run_from_item(item: dict) -> Run:
@@ -142,18 +148,31 @@ class RunStore:
         item = response.get("Item")
         return run_from_item(_from_ddb(item)) if item else None
 
-    def list_active(self) -> list[Run]:
-        return self._query(ACTIVE_INDEX, "active_pk", ACTIVE, limit=None)
+    def list_active(self, tenant: str | None = None) -> list[Run]:
+        """Pending and running runs: a tenant's, or every tenant's (the reaper). Few at a time, as each
+        tenant has a cap on them, so one index partition holds them all."""
+        if tenant is None:
+            return self._query(ACTIVE_INDEX, "active_pk", ACTIVE, limit=None)
+        # Runs written before tenants existed carry none: they are the default tenant's.
+        mine = "(#tenant = :tenant OR attribute_not_exists(#tenant))" if tenant == DEFAULT_TENANT else \
+            "#tenant = :tenant"
+        return self._query(ACTIVE_INDEX, "active_pk", ACTIVE, limit=None,
+                           where=(mine, {"#tenant": "tenant"}, {":tenant": {"S": tenant}}))
 
-    def list_recent(self, limit: int) -> list[Run]:
-        return self._query(RECENT_INDEX, "recent_pk", RECENT, limit=limit)
+    def list_recent(self, tenant: str, limit: int) -> list[Run]:
+        return self._query(RECENT_INDEX, "recent_pk", _recent_partition(tenant), limit=limit)
 
-    def _query(self, index: str, key: str, value: str, limit: int | None) -> list[Run]:
+    def _query(self, index: str, key: str, value: str, limit: int | None,
+               where: tuple[str, dict, dict] | None = None) -> list[Run]:
         items: list[Run] = []
         kwargs: dict[str, Any] = dict(
             TableName=self._table, IndexName=index, KeyConditionExpression="#k = :v",
             ExpressionAttributeNames={"#k": key}, ExpressionAttributeValues={":v": {"S": value}},
             ScanIndexForward=False)
+        if where:
+            kwargs["FilterExpression"] = where[0]
+            kwargs["ExpressionAttributeNames"].update(where[1])
+            kwargs["ExpressionAttributeValues"].update(where[2])
         while True:
             if limit:
                 kwargs["Limit"] = limit - len(items)
@@ -292,11 +311,12 @@ class RunStore:
         """End a pending or running run as failed (unreadable file, wrong header, ...)."""
         return self._end(run_id, RunStatus.FAILED, run, {"error_message": error_message})
 
-    def cancel(self, run_id: str, run: Run | None = None) -> bool:
-        """pending/running -> cancelled; False if the run had already ended."""
-        return self._end(run_id, RunStatus.CANCELLED, run, {"cancelled_at": None})
+    def cancel(self, run_id: str, run: Run | None = None, by: str = "") -> bool:
+        """pending/running -> cancelled, noting who cancelled it; False if the run had already ended."""
+        return self._end(run_id, RunStatus.CANCELLED, run, {"cancelled_at": None}, audit_action=("cancelled", by))
 
-    def _end(self, run_id: str, status: RunStatus, run: Run | None, extra: dict) -> bool:
+    def _end(self, run_id: str, status: RunStatus, run: Run | None, extra: dict,
+             audit_action: tuple[str, str] | None = None) -> bool:
         """End a pending or running run. `run` (as last read) gives its start, for the duration;
         it is read here when the caller has no fresh copy. `extra` values of None take the end time."""
         at = now_iso()
@@ -309,19 +329,25 @@ class RunStore:
         for i, (name, value) in enumerate(extra.items()):
             sets += f"{name} = :e{i}, "
             values[f":e{i}"] = at if value is None else value
+        if audit_action:
+            sets += "audit = list_append(if_not_exists(audit, :none), :audit), "
+            values.update({":none": [], ":audit": [audit_entry(*audit_action, at)]})
         return self._update(
             run_id,
             f"SET #status = :status, {sets}completed_at = :at, updated_at = :at, #duration = :duration, "
             "step_history = list_append(step_history, :history) REMOVE active_pk",
             values, condition="#status IN (:pending, :running)")
 
-    def reopen_for_retry(self, run: Run, failed_chunks: int, credentials_ref: str | None) -> bool:
-        """A finished run with failed chunks -> running again; False if another retry got there first."""
+    def reopen_for_retry(self, run: Run, failed_chunks: int, credentials_ref: str | None, by: str = "") -> bool:
+        """A finished run with failed chunks -> running again, noting who retried it; False if another
+        retry got there first."""
         at = now_iso()
         sets = ("SET #status = :running, updated_at = :at, current_step = :step, active_pk = :active, "
                 "retry_count = if_not_exists(retry_count, :zero) + :one, "
-                "step_history = list_append(step_history, :history)")
+                "step_history = list_append(step_history, :history), "
+                "audit = list_append(if_not_exists(audit, :none), :audit)")
         values: dict[str, Any] = {
+            ":none": [], ":audit": [audit_entry("retried", by, at)],
             ":running": RunStatus.RUNNING.value, ":at": at, ":step": Step.DATA_MAPPING.value, ":active": ACTIVE,
             ":zero": 0, ":one": 1, ":failed": failed_chunks,
             ":history": [{"step": "retry", "at": at, "chunks": failed_chunks}],

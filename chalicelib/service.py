@@ -1,5 +1,9 @@
 """The API's use cases: trigger, status, list, cancel. Handlers call these.
 
+Each takes the caller (access.py): a run belongs to the tenant of whoever started
+it, and another tenant's run is "not found", never "forbidden", so a caller
+cannot even learn that it exists.
+
 Trigger never reads the file: it checks that the path is allowed and that the
 file exists, writes the run and enqueues one plan message. Its latency does not
 depend on the file's size.
@@ -12,7 +16,9 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from chalicelib.errors import InvalidRequest, RecordTypeNotFound, RunConflict, RunNotFound
+from chalicelib.access import DEFAULT_TENANT, Caller
+from chalicelib.credentials import check_outbound
+from chalicelib.errors import InvalidRequest, RecordTypeNotFound, RunConflict, RunNotFound, TooManyRequests, cut
 from chalicelib.messages import ChunkMessage
 from chalicelib.models import MigrationRequest, RetryRequest, RunStatus
 from chalicelib.observability import log
@@ -23,6 +29,7 @@ from chalicelib.work_queue import WorkQueue
 
 if TYPE_CHECKING:
     from chalicelib.credentials import CredentialVault
+    from chalicelib.outbound import OutboundPolicy
     from chalicelib.records import RecordSpec
 
 # `make bench`: a million disability records take 5 to 7 s end to end on two local
@@ -39,6 +46,8 @@ class MigrationService:
     data_root: DataRoot
     vault: CredentialVault
     specs: dict[str, RecordSpec]
+    outbound: OutboundPolicy
+    max_active_runs_per_tenant: int = 20
 
     def record_types(self) -> dict:
         return {"record_types": [spec.describe() for spec in self.specs.values()]}
@@ -53,28 +62,40 @@ class MigrationService:
             raise RecordTypeNotFound(record_type, "fixed-width layout for record type")
         return {"record_type": record_type, **spec.layout.describe()}
 
-    def trigger(self, body, run_id: str | None = None, idempotency_key: str | None = None) -> dict:
-        """Queue a run.
+    def trigger(self, caller: Caller, body, run_id: str | None = None, idempotency_key: str | None = None) -> dict:
+        """Queue a run of the caller's tenant.
 
         With an Idempotency-Key (or a `run_id` chosen by the caller, as uploads
         do) a repeat of the same request answers the run it made; the same key
-        with another request is a conflict.
+        with another request is a conflict. Keys are the tenant's own: another
+        tenant's same key names another run.
         """
         request = MigrationRequest.from_body(body, sorted(self.specs))
+        check_outbound(request.authentication, self.outbound)
         if request.input_format.type == "fixed_width" and self.specs[request.record_type].layout is None:
             raise InvalidRequest(f"input_format.type: record type {request.record_type!r} has no fixed-width layout")
+        request = self._within_tenant_area(request, caller.tenant)
         if idempotency_key is not None:
             if not 1 <= len(idempotency_key) <= 255:
                 raise InvalidRequest("Idempotency-Key: must be 1 to 255 characters")
-            run_id = str(uuid.uuid5(TRIGGER_KEYS, idempotency_key))
+            # The default tenant's keys name the runs they named before tenants existed.
+            name = idempotency_key if caller.tenant == DEFAULT_TENANT else f"{caller.tenant}\n{idempotency_key}"
+            run_id = str(uuid.uuid5(TRIGGER_KEYS, name))
         fingerprint = request_fingerprint(request)
         if run_id and (existing := self.store.get(run_id)):
+            if existing.tenant != caller.tenant:  # an upload's id is derived from its object: never shared
+                raise RunConflict("this run id is taken; use another Idempotency-Key")
             return self._repeat(existing, fingerprint)
+        active = len(self.store.list_active(caller.tenant))
+        if active >= self.max_active_runs_per_tenant:
+            raise TooManyRequests(f"this tenant has {active} migrations pending or running, its limit; start "
+                                  f"this one when one of them ends", retry_after_seconds=60)
         source = self.data_root.resolve(request.file_path, "file_path")
         if not source.exists():
-            raise InvalidRequest(f"file_path: file not found: {request.file_path}")
+            raise InvalidRequest(f"file_path: file not found: {cut(request.file_path)}")
         self.data_root.output_folder(request.output_dir)
-        run = Run.from_request(run_id or str(uuid.uuid4()), request, fingerprint, now_iso())
+        run = Run.from_request(run_id or str(uuid.uuid4()), request, fingerprint, now_iso(), tenant=caller.tenant,
+                               started_by=caller.principal)
         if not self.store.create(run):  # a concurrent repeat created it first
             return self._repeat(self.store.get(run.run_id), fingerprint)
         if request.authentication is not None:
@@ -84,6 +105,21 @@ class MigrationService:
         self.queue.send_plan(run.run_id)
         log("run queued", run_id=run.run_id, record_type=run.record_type, output_mode=run.output_mode.value)
         return self._queued_answer(run, source.size())
+
+    def _within_tenant_area(self, request: MigrationRequest, tenant: str) -> MigrationRequest:
+        """A named tenant reads only under its own folders and writes only under tenants/<tenant>/ (its
+        output folder by default); the default tenant, the operator's own, reaches the whole data root."""
+        if tenant == DEFAULT_TENANT:
+            return request
+        home = f"tenants/{tenant}/"
+        if "output_dir" not in request.model_fields_set:
+            request = request.model_copy(update={"output_dir": home + "output"})
+        for field, path, areas in (("file_path", request.file_path, (home, f"incoming/{tenant}/")),
+                                   ("output_dir", request.output_dir, (home,))):
+            where = self.data_root.relative(self.data_root.resolve(path, field))
+            if not where.startswith(areas):
+                raise InvalidRequest(f"{field}: this tenant's files are under {' or '.join(areas)}")
+        return request
 
     def _repeat(self, existing: Run, fingerprint: str) -> dict:
         if existing.request_fingerprint != fingerprint:
@@ -100,11 +136,14 @@ class MigrationService:
             "estimated_duration": _estimate_seconds(source_size),
         }
 
-    def status(self, run_id: str, include_details: bool = False) -> dict:
-        return self._get(run_id).status_answer(include_details)
+    def status(self, caller: Caller, run_id: str, include_details: bool = False) -> dict:
+        return self._get(caller, run_id).status_answer(include_details)
 
-    def running(self) -> dict:
-        runs = self.store.list_active()
+    def audit(self, caller: Caller, run_id: str) -> dict:
+        return self._get(caller, run_id).audit_answer()
+
+    def running(self, caller: Caller) -> dict:
+        runs = self.store.list_active(caller.tenant)
         return {
             "running_migrations": {
                 r.run_id: {"status": r.status.value, "created_at": r.created_at, "file_path": r.file_path,
@@ -113,18 +152,18 @@ class MigrationService:
             "count": len(runs),
         }
 
-    def recent(self, limit: int) -> dict:
-        runs = self.store.list_recent(limit)
+    def recent(self, caller: Caller, limit: int) -> dict:
+        runs = self.store.list_recent(caller.tenant, limit)
         return {"migrations": [r.summary() for r in runs], "count": len(runs)}
 
-    def errors(self, run_id: str, offset: int, limit: int) -> dict:
+    def errors(self, caller: Caller, run_id: str, offset: int, limit: int) -> dict:
         """A page of the run's error report: rows of counted chunks, in file order.
 
         The report is the error part files under the run's output folder; the
         chunk markers say how many rows each holds, so a page reads only the
         parts it needs. While a run is going, pages may shift as chunks land.
         """
-        run = self._get(run_id)
+        run = self._get(caller, run_id)
         markers = [m for m in self.store.chunk_markers(run_id) if m.get("error_rows")]
         folder = self.data_root.resolve(run.output_dir, "output_dir").child(run_id).child("errors")
         total = sum(m["error_rows"] for m in markers)
@@ -146,18 +185,19 @@ class MigrationService:
             "next_offset": following if following < total else None,
         }
 
-    def retry(self, run_id: str, body) -> dict:
+    def retry(self, caller: Caller, run_id: str, body) -> dict:
         """Process again only the failed chunks of a finished run, as the same run.
 
         The run keeps its id, counters and output; its failed chunks' counts
         are taken back off and the chunks are queued again, so the counters
         stay exact. Its step history records each retry.
         """
-        run = self._get(run_id)
+        run = self._get(caller, run_id)
         if run.status not in (RunStatus.COMPLETED, RunStatus.FAILED):
             raise RunConflict(f"Migration {run_id} is {run.status.value}: only a completed or failed run can be "
                               f"retried")
         authentication = RetryRequest.from_body(body).authentication
+        check_outbound(authentication, self.outbound)
         failed = [m for m in self.store.chunk_markers(run_id) if m.get("outcome") == "failed" and m.get("pointer")]
         if not failed:
             raise RunConflict(f"Migration {run_id} has no failed chunks to retry")
@@ -166,7 +206,7 @@ class MigrationService:
                                  "send them again to retry it")
         reference = self.vault.store_for_run(run_id, authentication.to_secret()) \
             if authentication is not None else None
-        if not self.store.reopen_for_retry(run, len(failed), reference):
+        if not self.store.reopen_for_retry(run, len(failed), reference, by=caller.principal):
             if reference:
                 self.vault.forget(reference)
             raise RunConflict(f"Migration {run_id} changed meanwhile (another retry?); read its status and try again")
@@ -181,12 +221,12 @@ class MigrationService:
                 "retried_records": records,
                 "message": f"Migration {run_id}: {len(chunks)} failed chunks queued again"}
 
-    def cancel(self, run_id: str) -> dict:
-        run = self._get(run_id)
+    def cancel(self, caller: Caller, run_id: str) -> dict:
+        run = self._get(caller, run_id)
         if run.status == RunStatus.CANCELLED:
             pass  # cancelling twice answers the same
-        elif not self.store.cancel(run_id, run):
-            current = self._get(run_id)
+        elif not self.store.cancel(run_id, run, by=caller.principal):
+            current = self._get(caller, run_id)
             if current.status != RunStatus.CANCELLED:
                 raise RunConflict(f"Migration {run_id} has already finished with status "
                                   f"'{current.status.value}' and cannot be cancelled")
@@ -197,11 +237,11 @@ class MigrationService:
             self.vault.release(self.store.get(run_id) or run, self.store)
         return {"message": f"Migration {run_id} cancelled successfully", "run_id": run_id, "cancelled": True}
 
-    def _get(self, run_id: str) -> Run:
+    def _get(self, caller: Caller, run_id: str) -> Run:
         if not _looks_like_run_id(run_id):
             raise RunNotFound(run_id)
         run = self.store.get(run_id)
-        if run is None:
+        if run is None or run.tenant != caller.tenant:
             raise RunNotFound(run_id)
         return run
 

@@ -11,7 +11,7 @@ import posixpath
 from dataclasses import dataclass
 from typing import Callable, Iterator, Protocol
 
-from chalicelib.errors import InvalidRequest
+from chalicelib.errors import InvalidRequest, cut
 
 BLOCK_SIZE = 8 * 1024 * 1024
 
@@ -126,7 +126,7 @@ class DataRoot:
         if path.startswith("s3://"):
             bucket, _, key = path[len("s3://"):].partition("/")
             if bucket not in self._buckets:
-                raise InvalidRequest(f"{field}: bucket {bucket!r} is not this stage's data bucket")
+                raise InvalidRequest(f"{field}: bucket {cut(bucket)!r} is not this stage's data bucket")
             return S3Object(bucket, _safe_relative(key, field), self._s3)
         relative = _safe_relative(path, field)
         if self._root.startswith("s3://"):
@@ -138,6 +138,13 @@ class DataRoot:
             raise InvalidRequest(f"{field}: path leads outside the data root")
         return LocalFile(full, relative)
 
+
+    def relative(self, file: StoredFile) -> str:
+        """Where a resolved file lies under the data root (in the bucket, for an s3:// path)."""
+        if isinstance(file, LocalFile):
+            return file.uri
+        prefix = self._root[len("s3://"):].partition("/")[2] if self._root.startswith("s3://") else ""
+        return file.key[len(prefix):] if prefix and file.key.startswith(prefix) else file.key
 
     def output_folder(self, path: str) -> StoredFile:
         """Where a run writes its outputs: never under the upload prefix, where each part it wrote would

@@ -17,13 +17,14 @@ from datetime import date
 import requests
 
 from chalicelib.config import Settings
-from chalicelib.credentials import Authenticator, Credentials, CredentialVault
+from chalicelib.credentials import Authenticator, Credentials, CredentialVault, TokenRefused
 from chalicelib.delivery import ApiDelivery, write_error_part, write_part
 from chalicelib.errors import InputFileError, InvalidRequest
 from chalicelib.inputs import plan_file, read_records
 from chalicelib.messages import ChunkMessage, parse_message
 from chalicelib.models import InputFormat, OutputMode, RunStatus, Step
 from chalicelib.observability import emit_metrics, log
+from chalicelib.outbound import OutboundPolicy
 from chalicelib.records import RecordError, RecordSpec, Transformed, transform
 from chalicelib.run import Run
 from chalicelib.runs import RunStore
@@ -42,6 +43,11 @@ class Worker:
     vault: CredentialVault
     specs: dict[str, RecordSpec]
     http: requests.Session
+    outbound: OutboundPolicy | None = None  # where a run's credentials may have us call; the stage's by default
+
+    def __post_init__(self):
+        if self.outbound is None:
+            self.outbound = OutboundPolicy.from_settings(self.settings)
 
     def handle(self, body: str) -> None:
         message = parse_message(body)
@@ -118,7 +124,14 @@ class Worker:
             write_part(output, message.chunk, result.documents)
             success = result.document_count
         else:
-            outcome = self._deliver(run, message, result)
+            try:
+                outcome = self._deliver(run, message, result)
+            except TokenRefused as err:
+                # The stage does not call this token URL: every retry would be refused the same way.
+                log("chunk failed: token URL refused", logging.WARNING, run_id=message.run_id, chunk=message.chunk,
+                    reason=str(err))
+                self.fail_chunk(message, f"no access token: {err}")
+                return
             success, stopped, rejected_by_target = outcome.delivered, outcome.stopped, len(outcome.rejected)
             errors += [RecordError.of_record(row, "target_rejected", why) for row, why in outcome.rejected]
             log("chunk delivered", run_id=message.run_id, chunk=message.chunk, calls=outcome.calls,
@@ -145,7 +158,8 @@ class Worker:
         stored = self.vault.for_run(run.credentials_ref)
         credentials = Credentials.from_secret(stored) if stored else None
         url = f"{self.settings.target_api_url}/records/{self.specs[run.record_type].endpoint}"
-        delivery = ApiDelivery(self.http, url, Authenticator(credentials, self.http), run.batch_size,
+        delivery = ApiDelivery(self.http, url, Authenticator(credentials, self.http, outbound=self.outbound),
+                               run.batch_size,
                                max_in_flight=self.settings.max_calls_in_flight,
                                retry_budget_seconds=self.settings.retry_budget_seconds)
         documents = result.document_lines()

@@ -63,6 +63,17 @@ def quiet_logging() -> None:
     warnings.filterwarnings("ignore", message="Tried to parse AWS::", category=UserWarning)
 
 
+def first_admin_key() -> str:
+    """With AUTH=on the emulator starts with no keys: an admin key of the default tenant to start from."""
+    import boto3
+
+    from chalicelib.access import KeyRequest, KeyStore
+    from chalicelib.config import Settings
+    keys = KeyStore(boto3.client("dynamodb"), Settings.from_environ().access_table_name)
+    return keys.issue(KeyRequest(tenant="default", role="admin", description="first key of the local stack"),
+                      created_by="local stack")[1]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     quiet_logging()
@@ -73,6 +84,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.workers is None:
         args.workers = min(os.cpu_count() or 2, int(env.get("WORKER_MAX_CONCURRENCY", "2")))
     sys.path.insert(0, PROJECT_DIR)
+    from chalicelib.config import Settings
+    auth = Settings.from_environ().auth
+    if auth == "iam":
+        print("error: AUTH=iam needs API Gateway to check signatures; locally, AUTH=on uses API keys",
+              file=sys.stderr)
+        return 2
 
     from chalice.cli.factory import CLIFactory
 
@@ -80,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
 
     emulator_server = emulator.start_emulator(args.emulator_port)
     emulator.deploy(env["STAGE"], args.target_token)
+    access = "open (no key needed; AUTH=on make run asks for keys)"
+    if auth == "keys":
+        access = f"API keys; admin key of tenant 'default': {first_admin_key()}"
     target = sandbox_target.make_server(args.target_port, args.target_token, faults=json.loads(args.target_faults))
     threading.Thread(target=target.serve_forever, name="sandbox-target", daemon=True).start()
 
@@ -101,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
   AWS emulator        http://127.0.0.1:{args.emulator_port}  (moto; table, queues, bucket from infra/)
   sandbox target      http://127.0.0.1:{args.target_port}/records/count  (bearer token: {args.target_token})
   workers             {args.workers} processes on {env['WORK_QUEUE_NAME']}
+  access              {access}
   data root           {args.data_root}
 Ctrl-C stops everything.
 """, flush=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import errno
 import os
+import re
 import shutil
 import signal
 import socket
@@ -119,23 +120,34 @@ class StackProcess:
     process: subprocess.Popen
     log_path: str
     pgid: int = field(init=False)
+    key: str | None = None  # sent by the helpers below; with AUTH=on, the stack's first admin key
 
     def __post_init__(self) -> None:
         self.pgid = self.process.pid  # start_new_session: the child leads its own group
 
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"} if self.key else {}
+
+    def admin_key(self) -> str | None:
+        """The admin key a stack with AUTH=on printed when it started."""
+        found = re.search(r"admin key of tenant 'default': (\S+)", self.log())
+        return found.group(1) if found else None
+
     def trigger(self, **body) -> dict:
-        response = requests.post(f"{self.api_url}/api/v1/migrations/trigger", json=body, timeout=60)
+        response = requests.post(f"{self.api_url}/api/v1/migrations/trigger", json=body, headers=self.headers,
+                                 timeout=60)
         assert response.status_code == 200, response.text
         return response.json()
 
     def status(self, run_id: str, details: bool = False) -> dict:
         response = requests.get(f"{self.api_url}/api/v1/migrations/status/{run_id}",
-                                params={"include_details": str(details).lower()}, timeout=60)
+                                params={"include_details": str(details).lower()}, headers=self.headers, timeout=60)
         assert response.status_code == 200, response.text
         return response.json()
 
     def cancel(self, run_id: str) -> requests.Response:
-        return requests.post(f"{self.api_url}/api/v1/migrations/cancel/{run_id}", timeout=60)
+        return requests.post(f"{self.api_url}/api/v1/migrations/cancel/{run_id}", headers=self.headers, timeout=60)
 
     def wait_until_finished(self, run_id: str, timeout: float = 600, poll: float = 0.25) -> dict:
         """The run's status once it is terminal. `timeout` bounds a hang; it is not a speed requirement."""
@@ -166,7 +178,8 @@ class StackProcess:
         return _group_members(self.pgid)
 
     def ready(self) -> bool:
-        """Whether the stack answers: its banner is printed (the API is bound) and the API answers 200.
+        """Whether the stack answers: its banner is printed (the API is bound) and the API answers (200, or
+        401 from a stack with AUTH=on).
 
         A slow answer or a refused connection is "not yet", not a failure.
         """
@@ -179,7 +192,7 @@ class StackProcess:
             response = requests.get(f"{self.api_url}/api/v1/migrations/running", timeout=PROBE_TIMEOUT)
         except requests.RequestException:  # ConnectionError, ReadTimeout, ConnectTimeout, ...
             return False
-        return response.status_code == 200
+        return response.status_code in (200, 401)
 
     def wait_ready(self, timeout: float = STARTUP_SECONDS) -> None:
         deadline = time.monotonic() + timeout
@@ -263,6 +276,7 @@ def start_stack(data_root: str, log_path: str, workers: int = 2, extra_env: dict
         _RUNNING.add(stack)
         try:
             stack.wait_ready(timeout)
+            stack.key = stack.admin_key()
             return stack
         except StackStartError:
             retry = attempt < START_ATTEMPTS and _port_taken(stack)

@@ -54,8 +54,8 @@ def start_emulator(port: int) -> ThreadedMotoServer:
 def deploy(stage: str, default_token: str) -> dict[str, str]:
     """Create the stack from infra/template.json, then what moto's CloudFormation skips.
 
-    moto creates the table, queues and bucket from the template but does not
-    apply the bucket notification or the table's TTL, so those two are set
+    moto creates the tables, queues and bucket from the template but does not
+    apply the bucket notification or the tables' TTL, so those are set
     here directly, with the same values the template declares.
     """
     cfn = boto3.client("cloudformation")
@@ -73,11 +73,11 @@ def deploy(stage: str, default_token: str) -> dict[str, str]:
         raise RuntimeError(f"deploying {TEMPLATE} into the emulator ended in {status}")
     outputs = {o["OutputKey"]: o["OutputValue"]
                for o in cfn.describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])}
-    table = template["Resources"]["RunsTable"]["Properties"]
-    ttl = table["TimeToLiveSpecification"]
-    boto3.client("dynamodb").update_time_to_live(
-        TableName=f"records-migration-runs-{stage}",
-        TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]})
+    for resource, name in (("RunsTable", "runs"), ("AccessTable", "access")):
+        ttl = template["Resources"][resource]["Properties"]["TimeToLiveSpecification"]
+        boto3.client("dynamodb").update_time_to_live(
+            TableName=f"records-migration-{name}-{stage}",
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]})
     sqs = boto3.client("sqs")
     # Lambda needs the work queue's visibility timeout above its 900 s timeout;
     # locally a chunk takes seconds, and a killed worker's chunk should come

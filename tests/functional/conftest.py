@@ -120,6 +120,7 @@ def harness(tmp_path, monkeypatch):
         "RUN_SECRETS_PREFIX": f"records-migration/{STAGE}/runs/",
         "CHUNK_RECORDS": "100",
         "AUTH": "off",  # the open default; tests/functional/test_access.py turns it on
+        "OUTBOUND_ALLOW_PRIVATE": "true",  # the sandbox target, and its token endpoint, are on loopback
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)

@@ -1,14 +1,17 @@
 """Bad input: a clear 4xx and nothing else changes, or a failed run that says what is wrong."""
 from __future__ import annotations
 
+import json
 import os
+from datetime import datetime, timedelta, timezone
 
 import boto3
 import pytest
 
 from tests.functional.test_migration_api import HEADER, SMALL, record, write
 
-TRIGGER = "/api/v1/migrations/trigger"
+API = "/api/v1/migrations"
+TRIGGER = API + "/trigger"
 GOOD = {"file_path": SMALL, "record_type": "disability", "output_mode": "file"}
 
 
@@ -49,7 +52,7 @@ def nothing_changed(harness) -> None:
     ({"metadata": {"a": 10 ** 130}}, 422, "metadata: the number at a is out of the range a run can keep"),
     ({"metadata": {"a": "\ud800"}}, 422, "metadata: the value at a holds a lone surrogate"),
     ({"metadata": {"a": [[[[[[1]]]]]]}}, 422, "metadata: nested more than 5 levels deep"),
-    ({"metadata": {"k" * 65: 1}}, 422, "metadata: key 'kkkkkkkkkkkkkkkk'... is longer than 64 characters"),
+    ({"metadata": {"k" * 65: 1}}, 422, "metadata: key 'kkkkkkkkkkkkkkkk…' is longer than 64 characters"),
     ({"max_error_rate": 2}, 422, "max_error_rate"),
     # strict JSON types: no text for a number, no number for a boolean
     ({"batch_size": True}, 422, "batch_size: must be an integer"),
@@ -128,7 +131,7 @@ def test_unknown_run_is_404(harness, path):
 
 
 def test_cancel_unknown_run_is_404(harness):
-    response = harness.post("/api/v1/migrations/cancel/1b4e28ba-2fa1-11d2-883f-0016d3cca427", {})
+    response = harness.client.http.post("/api/v1/migrations/cancel/1b4e28ba-2fa1-11d2-883f-0016d3cca427")
     assert response.status_code == 404
 
 
@@ -182,13 +185,27 @@ def test_header_only_file_completes_with_zero_records(harness):
     assert status["progress"]["progress_percentage"] == 100.0
 
 
-@pytest.mark.parametrize("content_type", ["application/octet-stream", "text/plain", None])
-def test_cancel_takes_no_body_and_any_content_type(harness, content_type):
+@pytest.mark.parametrize("content_type, body, status", [
+    (None, b"", 404),  # as curl -X POST and requests.post send it
+    ("application/json", b"", 404),
+    ("application/json", b"{}", 404),  # an empty object asks for nothing
+    ("application/json", b'{"reason": "x"}', 422),
+    (None, b"{}", 415),
+    ("text/plain", b"{}", 415),
+    ("text/plain", b"", 404),
+    ("application/octet-stream", b"", 404),  # as aiohttp sends a POST without a body
+])
+def test_cancel_takes_no_body(harness, content_type, body, status):
     headers = {"Content-Type": content_type} if content_type else {}
     response = harness.client.http.post("/api/v1/migrations/cancel/1b4e28ba-2fa1-11d2-883f-0016d3cca427",
-                                        headers=headers)
-    assert response.status_code == 404
-    assert response.json_body == {"detail": "Migration run not found: 1b4e28ba-2fa1-11d2-883f-0016d3cca427"}
+                                        headers=headers, body=body)
+    assert response.status_code == status
+    if status == 404:
+        assert response.json_body == {"detail": "Migration run not found: 1b4e28ba-2fa1-11d2-883f-0016d3cca427"}
+    if status == 422:
+        assert response.json_body == {"detail": "request body: cancel takes no body; send the request without one"}
+    if status == 415:
+        assert response.json_body == {"detail": "Content-Type: a request body must be sent as application/json"}
 
 
 def test_metadata_at_the_edges_of_what_can_be_kept_comes_back_exactly(harness):
@@ -200,3 +217,30 @@ def test_metadata_at_the_edges_of_what_can_be_kept_comes_back_exactly(harness):
     run_id = harness.trigger(**{**GOOD, "metadata": metadata})
     # THEN its status shows it back as it was sent
     assert harness.status(run_id)["metadata"] == metadata
+
+
+def test_input_at_every_bound_is_accepted_and_every_shared_endpoint_still_answers(harness):
+    # GIVEN runs whose fields sit at their bounds: the longest path, a 255-character key, the fullest metadata
+    write(harness, SMALL, HEADER + "\n" + record(1) + "\n")
+    folder = "/".join(["é" * 100] * 4)  # 200 bytes a folder name: within a file system's 255
+    long_path = write(harness, f"data/{folder}/" + "f" * (1024 - 5 - len(folder.encode()) - 5) + ".csv",
+                      HEADER + "\n" + record(1) + "\n")
+    assert len(long_path.encode()) == 1024
+    metadata = {"n": int("9" * 38), "tiny": 1e-129, "deep": {"b": {"c": {"d": {"e": "\u2028 ☃ \u202e"}}}},
+                "k" * 64: "x" * 3800}
+    assert len(json.dumps(metadata)) <= 4096
+    key = "".join(chr(c) for c in range(0x20, 0x7f)) * 3  # every printable ASCII character
+    runs = [harness.trigger(**{**GOOD, "file_path": long_path, "metadata": metadata}),
+            harness.post(TRIGGER, {**GOOD, "output_dir": "o" * 960}, headers={"Idempotency-Key": key[:255]})
+            .json_body["run_id"]]
+    # WHEN the shared endpoints are read while they are active, and the reaper runs over them
+    running = harness.get(f"{API}/running")
+    recent = harness.get(f"{API}?limit=200")
+    from chalicelib import bootstrap
+    reaped = bootstrap.components().reaper.reap(now=datetime.now(timezone.utc) + timedelta(days=1))
+    # THEN each answers, with the runs as they were sent
+    assert running.status_code == 200 and set(running.json_body["running_migrations"]) == set(runs)
+    assert recent.status_code == 200 and recent.json_body["count"] == 2
+    assert sorted(reaped["failed"]) == sorted(runs)
+    assert harness.status(runs[0])["metadata"] == metadata
+    assert harness.status(runs[0])["file_path"] == long_path

@@ -39,6 +39,7 @@ STAGE_VARIABLES = {
     "WORK_DLQ_NAME", "DATA_BUCKET", "DATA_ROOT", "TARGET_API_URL",
     "TARGET_CREDENTIALS_SECRET", "RUN_SECRETS_PREFIX", "CHUNK_RECORDS", "LOG_LEVEL",
     "WORKER_MAX_CONCURRENCY", "MAX_CALLS_IN_FLIGHT", "RETRY_BUDGET_SECONDS",
+    "AUTH", "ACCESS_TABLE_NAME", "OUTBOUND_ALLOWLIST", "OUTBOUND_ALLOW_PRIVATE", "CORS_ALLOW_ORIGIN",
 }
 
 
@@ -340,6 +341,7 @@ def test_chalice_stage_names_the_resources_the_template_creates(deployed, stage)
     assert set(env) == STAGE_VARIABLES
     assert env["STAGE"] == stage
     assert env["RUNS_TABLE_NAME"] == out["RunsTableName"]
+    assert env["ACCESS_TABLE_NAME"] == out["AccessTableName"]
     assert env["WORK_QUEUE_NAME"] == out["WorkQueueName"]
     assert env["UPLOADS_QUEUE_NAME"] == out["UploadsQueueName"]
     assert env["WORK_DLQ_NAME"] == out["WorkDeadLetterQueueName"]

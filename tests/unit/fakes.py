@@ -29,7 +29,8 @@ from chalicelib.bootstrap import checked_record_specs, record_specs
 from chalicelib.config import Settings
 from chalicelib.messages import ChunkMessage, PlanMessage
 from chalicelib.models import RunStatus, Step, STEP_ORDER
-from chalicelib.run import Run
+from chalicelib.outbound import OutboundPolicy
+from chalicelib.run import Run, audit_entry
 from chalicelib.runs import now_iso
 from chalicelib.service import MigrationService
 from chalicelib.storage import DataRoot
@@ -74,11 +75,11 @@ class FakeRunStore:
         run = self.runs.get(run_id)
         return copy.deepcopy(run) if run is not None else None
 
-    def list_active(self) -> list[Run]:
-        return [copy.deepcopy(r) for r in self._newest_first() if r.active]
+    def list_active(self, tenant: str | None = None) -> list[Run]:
+        return [copy.deepcopy(r) for r in self._newest_first() if r.active and tenant in (None, r.tenant)]
 
-    def list_recent(self, limit: int) -> list[Run]:
-        return [copy.deepcopy(r) for r in self._newest_first()[:limit]]
+    def list_recent(self, tenant: str, limit: int) -> list[Run]:
+        return [copy.deepcopy(r) for r in self._newest_first() if r.tenant == tenant][:limit]
 
     def _newest_first(self) -> list[Run]:
         # both indexes are sorted on created_at, read newest first
@@ -171,10 +172,11 @@ class FakeRunStore:
     def fail(self, run_id: str, error_message: str, run: Run | None = None) -> bool:
         return self._end(run_id, RunStatus.FAILED, run, error_message=error_message)
 
-    def cancel(self, run_id: str, run: Run | None = None) -> bool:
-        return self._end(run_id, RunStatus.CANCELLED, run)
+    def cancel(self, run_id: str, run: Run | None = None, by: str = "") -> bool:
+        return self._end(run_id, RunStatus.CANCELLED, run, audit=("cancelled", by))
 
-    def _end(self, run_id: str, status: RunStatus, seen: Run | None, error_message: str | None = None) -> bool:
+    def _end(self, run_id: str, status: RunStatus, seen: Run | None, error_message: str | None = None,
+             audit: tuple[str, str] | None = None) -> bool:
         current = self.runs.get(run_id)
         if current is None or not current.active:
             return False
@@ -187,9 +189,11 @@ class FakeRunStore:
             current.cancelled_at = at
         if error_message is not None:
             current.error_message = error_message
+        if audit:
+            current.audit.append(audit_entry(*audit, at))
         return True
 
-    def reopen_for_retry(self, run: Run, failed_chunks: int, credentials_ref: str | None) -> bool:
+    def reopen_for_retry(self, run: Run, failed_chunks: int, credentials_ref: str | None, by: str = "") -> bool:
         current = self.runs.get(run.run_id)
         if (current is None or current.status not in (RunStatus.COMPLETED, RunStatus.FAILED)
                 or current.chunks_failed != failed_chunks):
@@ -198,6 +202,7 @@ class FakeRunStore:
         current.status, current.updated_at, current.current_step = RunStatus.RUNNING, at, Step.DATA_MAPPING
         current.retry_count += 1
         current.step_history.append({"step": "retry", "at": at, "chunks": failed_chunks})
+        current.audit.append(audit_entry("retried", by, at))
         if credentials_ref:
             current.credentials_ref = credentials_ref
         current.completed_at = current.duration = current.error_message = None
@@ -327,7 +332,8 @@ class Wiring:
 
     @property
     def service(self) -> MigrationService:
-        return MigrationService(self.store, self.queue, self.data_root, self.vault, record_specs())
+        return MigrationService(self.store, self.queue, self.data_root, self.vault, record_specs(),
+                                OutboundPolicy.from_settings(self.settings))
 
     @property
     def worker(self) -> "Worker":

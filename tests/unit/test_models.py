@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from chalicelib import credentials as credentials_module
 from chalicelib.credentials import (CREDENTIAL_TYPES, ApiKey, Authenticator, Basic, BearerToken, Credentials,
                                     OAuth2ClientCredentials, TokenUnavailable)
-from chalicelib.errors import InvalidRequest
+from chalicelib.errors import InvalidRequest, cut
 from chalicelib.models import (DEFAULT_BATCH_SIZE, DEFAULT_MAX_ERROR_RATE, DEFAULT_OUTPUT_DIR, InputFormat,
                                MigrationRequest, OutputMode, RetryRequest)
 from chalicelib.service import request_fingerprint
@@ -86,6 +86,87 @@ def test_null_for_an_optional_object_or_folder_is_its_default(field):
 def test_the_request_is_immutable():
     with pytest.raises(ValidationError):
         parse().batch_size = 5
+
+
+# ----------------------------------------------------------------------------- bounds and echoes
+
+LONG_NAME = "field_" + "x" * 500
+
+
+@pytest.mark.parametrize("change, detail", [
+    # a path within S3's key limit, counted in UTF-8 bytes (an é is two), with room for a run's outputs
+    ({"file_path": "d/" + "x" * 1023}, "file_path: must be at most 1024 bytes (UTF-8) long within the bucket"),
+    ({"file_path": "é" * 513}, "file_path: must be at most 1024 bytes"),
+    ({"output_dir": "o" * 961}, "output_dir: must be at most 960 bytes"),
+    # what no run item, S3 key or log line should hold
+    ({"file_path": "data/input/a\nb.csv"}, "file_path: must not hold control characters"),
+    ({"file_path": "data/input/a\x00.csv"}, "file_path: must not hold control characters"),
+    ({"file_path": "data/\x1b[31minput.csv"}, "file_path: must not hold control characters"),
+    ({"output_dir": "out\x85put"}, "output_dir: must not hold control characters"),
+    ({"file_path": "data/\ud800.csv"}, "file_path: holds a lone surrogate, which is no character"),
+    # a URL is the stage's own bucket or nothing
+    ({"file_path": "https://example.com/x.csv"}, "file_path: a URL must be s3://<the stage's data bucket>/<key>"),
+    ({"file_path": "file:///etc/passwd"}, "file_path: a URL must be s3://"),
+    ({"output_dir": "S3://other/out"}, "output_dir: a URL must be s3://"),
+    ({"record_type": "r" * 65}, "record_type: must be at most 64 characters"),
+    ({"input_format": {"encoding": "utf-8" * 10}}, "input_format.encoding: must be one of"),
+    # credentials: bounded and encodable, and never quoted
+    ({"authentication": {"type": "bearer_token", "token": "t" * 8193}},
+     "authentication.token: must be at most 8192 characters"),
+    ({"authentication": {"type": "basic", "username": "u", "password": "p\udfff"}},
+     "authentication.password: holds a lone surrogate, which is no character"),
+    ({"authentication": {"token": "t" * 8193}}, "authentication.token: must be at most 8192 characters"),
+])
+def test_every_string_is_bounded_and_storable(change, detail):
+    assert refusal({**GOOD, **change}).startswith(detail)
+
+
+@pytest.mark.parametrize("change", [
+    {"file_path": "d/" + "x" * 1022},
+    {"file_path": "é" * 512},
+    {"file_path": "s3://records-migration-data-test/" + "k" * 1024},
+    {"output_dir": "o" * 960},
+    {"file_path": "data/input/rapport: été 2024 ☃.csv"},
+    {"authentication": {"type": "bearer_token", "token": "t" * 8192}},
+])
+def test_a_string_at_its_bound_is_taken(change):
+    assert parse(**change)
+
+
+@pytest.mark.parametrize("body, shown", [
+    ({**GOOD, LONG_NAME: 1}, LONG_NAME[:60] + "…: unknown field"),
+    ({**GOOD, "input_format": {LONG_NAME: 1}}, ("input_format." + LONG_NAME)[:60] + "…: unknown field"),
+    ({**GOOD, "authentication": {"type": "bearer_token", "token": "t", LONG_NAME: 1}},
+     "authentication." + LONG_NAME[:60] + "…: unknown field for bearer_token"),
+    ({**GOOD, "record_type": "y" * 64}, "record_type: unknown record type '" + "y" * 60 + "…'"),
+    ({**GOOD, "bad\r\nX-Injected: 1": 1}, "bad\ufffd\ufffdX-Injected: 1: unknown field"),
+    ({**GOOD, "metadata": {"k" * 65: 1}}, "metadata: key '" + "k" * 16 + "…' is longer than 64 characters"),
+])
+def test_a_detail_quotes_the_caller_s_input_cut_short_and_printable(body, shown):
+    detail = refusal(body)
+    assert detail.startswith(shown)
+    assert "x" * 61 not in detail and "y" * 61 not in detail and detail.isprintable()
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("short", "short"),
+    ("x" * 60, "x" * 60),
+    ("x" * 61, "x" * 60 + "…"),
+    ("a\r\nb\x00c\x1b\u202ed\ud800", "a\ufffd\ufffdb\ufffdc\ufffd\ufffdd\ufffd"),
+    (12345, "12345"),
+])
+def test_cut_keeps_a_short_printable_prefix(text, shown):
+    assert cut(text) == shown
+
+
+def test_cut_reads_only_the_prefix_of_a_long_input():
+    assert cut("é" * 10_000_000, 3) == "ééé…"
+
+
+def test_a_retry_s_credentials_are_bounded_too():
+    with pytest.raises(InvalidRequest) as caught:
+        RetryRequest.from_body({"authentication": {"type": "api_key", "key": "k" * 9000}})
+    assert caught.value.detail == "authentication.key: must be at most 8192 characters"
 
 
 # ----------------------------------------------------------------------------- strict types
@@ -260,8 +341,9 @@ class FakeTokenEndpoint:
         self.answer = answer
         self.expires_in = expires_in
 
-    def post(self, url, data=None, auth=None, timeout=None):
-        self.calls.append({"url": url, "data": data, "auth": auth, "timeout": timeout})
+    def post(self, url, data=None, auth=None, timeout=None, allow_redirects=True):
+        self.calls.append({"url": url, "data": data, "auth": auth, "timeout": timeout,
+                           "allow_redirects": allow_redirects})
         if isinstance(self.answer, Exception):
             raise self.answer
         return self.answer or FakeResponse(200, {"access_token": f"token-{len(self.calls)}",
@@ -279,7 +361,8 @@ def test_oauth2_fetches_a_token_with_its_client_credentials_and_caches_it():
     assert credentials.headers(session) == {"Authorization": "Bearer token-1"}
     assert oauth().headers(session) == {"Authorization": "Bearer token-1"}  # equal credentials share the token
     assert session.calls == [{"url": "https://auth.example/token", "auth": ("migration-client", SECRET),
-                              "data": {"grant_type": "client_credentials", "scope": "records"}, "timeout": 30}]
+                              "data": {"grant_type": "client_credentials", "scope": "records"}, "timeout": 30,
+                              "allow_redirects": False}]  # the allow-list checked this URL, not a redirect's
     assert credentials.refreshable and not BearerToken(token="t").refreshable
 
 

@@ -15,6 +15,7 @@ from chalicelib.messages import ChunkMessage, PlanMessage
 from chalicelib.models import RunStatus, Step
 from chalicelib.reaper import MAX_REPLANS
 from chalicelib.storage import part_name
+from chalicelib.access import OPEN_CALLER as OPEN
 from tests.unit.fakes import EMPLOYEE_HEADER, employees_csv, wire
 
 INPUT = "data/input/employees.csv"
@@ -31,7 +32,7 @@ def w(tmp_path):
 
 def trigger(w, **request) -> str:
     """A queued run; its plan message is taken off the queue."""
-    run_id = w.service.trigger({"file_path": INPUT, "record_type": "employee", "output_mode": "file",
+    run_id = w.service.trigger(OPEN, {"file_path": INPUT, "record_type": "employee", "output_mode": "file",
                                 **request})["run_id"]
     assert w.queue.take() == [PlanMessage(run_id)]
     return run_id
@@ -83,7 +84,7 @@ def test_a_plan_message_delivered_again_queues_nothing_more(w):
 
 def test_a_plan_for_a_cancelled_run_queues_nothing(w):
     run_id = trigger(w)
-    w.service.cancel(run_id)
+    w.service.cancel(OPEN, run_id)
     w.worker.handle(PlanMessage(run_id).to_json())
     assert w.queue.sent == [] and w.store.get(run_id).status == RunStatus.CANCELLED
 
@@ -200,7 +201,7 @@ def test_a_dry_run_in_file_mode_writes_no_documents(w):
 
 def test_a_chunk_of_a_cancelled_run_is_not_processed(w):
     run_id, chunks = planned(w)
-    w.service.cancel(run_id)
+    w.service.cancel(OPEN, run_id)
     w.worker.handle(chunks[0].to_json())
     assert counts(w, run_id) == (0, 0, 0, 0) and w.store.chunk_markers(run_id) == []
     assert not (w.root / "data/output" / run_id).exists()
