@@ -12,7 +12,8 @@ from chalice import Chalice, CORSConfig, IAMAuthorizer, Response
 
 from chalicelib import bootstrap, openapi
 from chalicelib.access import Caller, Role
-from chalicelib.api import answers_json, idempotency_key, json_body, no_body, query_bool, query_int
+from chalicelib.api import (answers_json, chalice_refusals_as_details, idempotency_key, json_body, no_body,
+                            query_bool, query_int)
 from chalicelib.config import Settings
 from chalicelib.dashboard import dashboard_html
 from chalicelib.uploads import handle_upload_message
@@ -23,6 +24,8 @@ app = Chalice(app_name="records-migration")
 # Workers also check each default against its field's rules when first wired.
 bootstrap.record_specs()
 EVENT_SOURCES = Settings.from_environ()
+# Chalice's own 4xx (a Content-Type a route does not take) in the API's {"detail": ...} form.
+app.register_middleware(chalice_refusals_as_details, "http")
 API = "/api/v1/migrations"
 
 if EVENT_SOURCES.auth == "keys":

@@ -154,7 +154,22 @@ class DataRoot:
         if (where.rstrip("/") + "/").startswith(UPLOAD_PREFIX):
             raise InvalidRequest(f"output_dir: must be outside {UPLOAD_PREFIX}, where an uploaded file starts a "
                                  f"migration (the service would read its own outputs)")
+        if isinstance(folder, LocalFile):
+            _writable_folder(folder.path)
         return folder
+
+
+def _writable_folder(path: str) -> None:
+    """Refuse at trigger a local output folder the workers could not write, rather than fail the run later:
+    a part of the path that is a file, or a nearest existing folder that is not writable. (In S3 every key
+    under the data root is writable by the stage's own policy.)"""
+    existing = path
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise InvalidRequest("output_dir: a part of the path is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InvalidRequest("output_dir: the folder is not writable by the service")
 
 
 def _safe_relative(path: str, field: str) -> str:

@@ -249,8 +249,6 @@ def test_cancel_and_retry_without_a_body_take_any_content_type(stack, path, cont
     assert refused(stack, "POST", path, b"", headers, status=404) == f"Migration run not found: {UNKNOWN_RUN}"
 
 
-@pytest.mark.xfail(strict=True, reason="Chalice answers its own 415 as {Code, Message} until app.py registers "
-                                       "chalicelib.api.chalice_refusals_as_details as HTTP middleware")
 def test_chalice_s_own_415_is_a_detail_too(stack):
     response = stack.client.http.post(TRIGGER, body=b"x", headers={"Content-Type": "text/plain" + "x" * 5000})
     assert response.json_body == {"detail": "Content-Type: a request body must be sent as application/json"}

@@ -604,10 +604,6 @@ def collect_stores(harness, evidence: Evidence, inputs: set[str], bucket: str, u
                 evidence.add(f"bucket {listed['Name']} object {obj['Key']}", body)
 
 
-@pytest.mark.xfail(strict=True, reason="Chalice refuses a Content-Type a route does not take before any view runs, "
-                                       "quoting the header whole; chalicelib.api.chalice_refusals_as_details rewords "
-                                       "that refusal but app.py does not register it (app.register_middleware("
-                                       "chalice_refusals_as_details, 'http')). Remove this marker once it does.")
 def test_a_refused_content_type_does_not_echo_what_it_holds(harness, keyed_client):
     # GIVEN a client that mixed up its headers: its token went into Content-Type
     _, service_key = KeyStore(boto3.client("dynamodb"), ACCESS_TABLE).issue(

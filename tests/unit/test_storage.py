@@ -84,3 +84,17 @@ def test_outputs_never_land_where_uploads_start_migrations(root, path, refused):
             data_root.output_folder(path)
     else:
         assert data_root.output_folder(path).key.endswith(path.removeprefix("s3://records-bucket/"))
+
+
+def test_an_output_folder_the_workers_could_not_write_is_refused_at_trigger(tmp_path):
+    from tests.unit.fakes import local_data_root
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a-file").write_text("x")
+    (tmp_path / "locked").mkdir(mode=0o555)
+    root = local_data_root(tmp_path)
+    with pytest.raises(InvalidRequest, match="is a file"):
+        root.output_folder("data/a-file/out")
+    if os.geteuid() != 0:  # root writes anywhere
+        with pytest.raises(InvalidRequest, match="not writable"):
+            root.output_folder("locked/out")
+    assert root.output_folder("data/new/deeper").uri == "data/new/deeper"
