@@ -246,7 +246,7 @@ def _outcome(response: requests.Response, rows: list[int]) -> tuple[int, list[tu
             if result is None:
                 rejected.append((row, f"target answered {status} without a result for this record"))
             elif not _accepted(result):
-                rejected.append((row, _reason(f"target rejected the record", result.get("reason")
+                rejected.append((row, _reason("target rejected the record", result.get("reason")
                                               or result.get("error") or result.get("detail"))))
         return len(rows) - len(rejected), rejected
     detail = body.get("detail") or body.get("message") if isinstance(body, dict) else None

@@ -5,10 +5,12 @@ Ctrl-C (or SIGTERM) stops everything it started.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 import warnings
@@ -53,6 +55,26 @@ def local_api_server(config, port: int):
     return LocalDevServer(prepared.app_object, config, "127.0.0.1", port, server_cls=RoomyServer)
 
 
+def taken_port(ports: dict[str, int]) -> str | None:
+    """The first of the stack's ports that something else holds, as a one-line error; None if all are free.
+
+    Checked before anything starts: the emulator would otherwise hang start-up on its port, and the API end
+    in a traceback on its own.
+    """
+    for name, port in ports.items():
+        with socket.socket() as probe:
+            # As the servers bind: a port left in TIME_WAIT is free, one something listens on is not.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError as err:
+                if err.errno != errno.EADDRINUSE:
+                    raise
+                return (f"error: port {port} ({name}) is already in use on 127.0.0.1: stop what holds it, or "
+                        f"choose another port with --{name.replace(' ', '-')}-port")
+    return None
+
+
 def quiet_logging() -> None:
     """INFO for the service's own logs; the SDK, the emulator and its template warnings only when they matter."""
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
@@ -76,6 +98,10 @@ def first_admin_key() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    taken = taken_port({"api": args.api_port, "emulator": args.emulator_port, "target": args.target_port})
+    if taken:
+        print(taken, file=sys.stderr)
+        return 1
     quiet_logging()
     env = local_environment(emulator_url=f"http://127.0.0.1:{args.emulator_port}",
                             target_url=f"http://127.0.0.1:{args.target_port}",

@@ -249,8 +249,9 @@ def _stop_leftovers() -> None:
 
 
 def _port_taken(stack: StackProcess) -> bool:
-    return stack.process.poll() is not None and (
-        "Address already in use" in stack.log_tail() or f"[Errno {errno.EADDRINUSE}]" in stack.log_tail())
+    return stack.process.poll() is not None and any(
+        sign in stack.log_tail() for sign in ("is already in use", "Address already in use",
+                                              f"[Errno {errno.EADDRINUSE}]"))
 
 
 def start_stack(data_root: str, log_path: str, workers: int = 2, extra_env: dict | None = None,

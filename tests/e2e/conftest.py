@@ -17,6 +17,7 @@ import pytest
 
 from local_stack.child import StackProcess, start_stack
 from local_stack.environment import PROJECT_DIR
+from tests.e2e.browser import headless_chromium, missing_browser
 
 
 @pytest.fixture(scope="session")
@@ -29,3 +30,14 @@ def local_stack(tmp_path_factory) -> StackProcess:
         yield stack
     finally:  # after the last test, whatever its outcome: every process of the stack, workers included
         stack.stop()
+
+
+@pytest.fixture
+def chromium(tmp_path):
+    """A real headless Chromium, quit whatever the test's outcome."""
+    problem = missing_browser()
+    if problem:
+        pytest.fail(problem, pytrace=False)
+    driver = headless_chromium(str(tmp_path / "chromium-profile"), page_load_timeout=300)
+    yield driver
+    driver.quit()

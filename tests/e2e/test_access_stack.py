@@ -17,7 +17,6 @@ import requests
 
 from local_stack.child import start_stack
 from local_stack.environment import PROJECT_DIR
-from tests.e2e.browser import missing_browser
 from tests.e2e.test_dashboard import SAMPLE, SHOW_SECONDS, shown_row, state_text, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -79,17 +78,6 @@ def test_the_admin_command_refuses_a_bad_role_or_tenant(keyed_stack):
     for args in (("--role", "root"), ("--role", "viewer", "--tenant", "Acme Corp")):
         result = keys_command(keyed_stack, "issue", *args)
         assert result.returncode != 0 and "rmk_" not in result.stdout
-
-
-@pytest.fixture
-def chromium(tmp_path):
-    problem = missing_browser()
-    if problem:
-        pytest.fail(problem, pytrace=False)
-    from tests.e2e.browser import headless_chromium
-    driver = headless_chromium(str(tmp_path / "chromium-profile"), page_load_timeout=300)
-    yield driver
-    driver.quit()
 
 
 def test_the_dashboard_asks_for_a_key_and_then_shows_the_tenants_runs(keyed_stack, chromium):

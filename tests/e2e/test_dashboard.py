@@ -18,7 +18,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from tests.e2e.browser import headless_chromium, missing_browser
 
 pytestmark = pytest.mark.e2e
 
@@ -38,16 +37,6 @@ return {
   total: text(".total"), success: text(".success"), errors: text(".errors"),
 };
 """
-
-
-@pytest.fixture
-def chromium(tmp_path):
-    problem = missing_browser()
-    if problem:
-        pytest.fail(problem, pytrace=False)
-    driver = headless_chromium(str(tmp_path / "chromium-profile"), page_load_timeout=300)
-    yield driver
-    driver.quit()
 
 
 def wait_for(condition, timeout: float, what):

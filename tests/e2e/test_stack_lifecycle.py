@@ -7,12 +7,15 @@ workers included, before the error goes on.
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 
 import pytest
 import requests
 
 from local_stack import child
 from local_stack.child import StackProcess, StackStartError, start_stack
+from local_stack.environment import PROJECT_DIR
 from tests.e2e.faults import wait_for, worker_pids
 
 pytestmark = pytest.mark.e2e
@@ -117,3 +120,25 @@ def test_a_port_taken_meanwhile_is_tried_again_on_new_ports(tmp_path, monkeypatc
         taken.close()
     stack.stop()
     assert_nothing_left(stack)
+
+
+@pytest.mark.parametrize("which", ["api", "emulator", "target"])
+def test_a_port_in_use_is_a_one_line_error_naming_it(tmp_path, which):
+    # GIVEN one of the stack's ports held by another program
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    ports = {name: str(port) if name == which else str(child.free_port()) for name in ("api", "emulator", "target")}
+    try:
+        # WHEN `make run` starts on it
+        result = subprocess.run(
+            [sys.executable, "-m", "local_stack", "--data-root", str(tmp_path), "--workers", "1",
+             *[arg for name, value in ports.items() for arg in (f"--{name}-port", value)]],
+            cwd=PROJECT_DIR, capture_output=True, text=True, timeout=120)
+    finally:
+        taken.close()
+    # THEN it exits at once with one line that names the port, and no traceback
+    assert result.returncode == 1
+    assert result.stderr.strip() == (f"error: port {port} ({which}) is already in use on 127.0.0.1: stop what "
+                                     f"holds it, or choose another port with --{which}-port")

@@ -100,13 +100,9 @@ class Harness:
         return os.path.join(self.data_root, output_dir, run_id)
 
 
-@pytest.fixture
-def harness(tmp_path, monkeypatch):
-    data_root = tmp_path / "root"
-    shutil.copytree(os.path.join(PROJECT_DIR, "data", "input"), data_root / "data" / "input")
-    target = sandbox_target.make_server(0, TOKEN)
-    threading.Thread(target=target.serve_forever, daemon=True).start()
-    env = {
+def stage_environment(data_root: str, target_port: int) -> dict[str, str]:
+    """The functional stage's settings: moto's resources, the data root, the sandbox target on loopback."""
+    return {
         "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
         "AWS_DEFAULT_REGION": "us-east-1", "STAGE": STAGE,
         "RUNS_TABLE_NAME": f"records-migration-runs-{STAGE}",
@@ -114,14 +110,23 @@ def harness(tmp_path, monkeypatch):
         "WORK_DLQ_NAME": f"records-migration-work-dlq-{STAGE}",
         "UPLOADS_QUEUE_NAME": f"records-migration-uploads-{STAGE}",
         "DATA_BUCKET": f"records-migration-data-{STAGE}-123456789012",
-        "DATA_ROOT": str(data_root),
-        "TARGET_API_URL": f"http://127.0.0.1:{target.server_address[1]}",
+        "DATA_ROOT": data_root,
+        "TARGET_API_URL": f"http://127.0.0.1:{target_port}",
         "TARGET_CREDENTIALS_SECRET": f"records-migration/{STAGE}/target-credentials",
         "RUN_SECRETS_PREFIX": f"records-migration/{STAGE}/runs/",
         "CHUNK_RECORDS": "100",
         "AUTH": "off",  # the open default; tests/functional/test_access.py turns it on
         "OUTBOUND_ALLOW_PRIVATE": "true",  # the sandbox target, and its token endpoint, are on loopback
     }
+
+
+@pytest.fixture
+def harness(tmp_path, monkeypatch):
+    data_root = tmp_path / "root"
+    shutil.copytree(os.path.join(PROJECT_DIR, "data", "input"), data_root / "data" / "input")
+    target = sandbox_target.make_server(0, TOKEN)
+    threading.Thread(target=target.serve_forever, daemon=True).start()
+    env = stage_environment(str(data_root), target.server_address[1])
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)

@@ -170,7 +170,7 @@ def test_each_role_reaches_what_it_may_and_nothing_more(keyed, role):
     run_id = keyed.trigger(operator, file_path=a_file(keyed.harness)).json_body["run_id"]
     reads = [("GET", API), ("GET", API + "/running"), ("GET", f"{API}/status/{run_id}"),
              ("GET", f"{API}/{run_id}/errors"), ("GET", f"{API}/{run_id}/audit"), ("GET", "/api/v1/record-types"),
-             ("GET", "/api/v1/record-types/claim/layout")]
+             ("GET", "/api/v1/record-types/claim/layout"), ("GET", "/api/v1/openapi.json")]
     changes = [("POST", API + "/trigger", {"file_path": a_file(keyed.harness, "data/input/other.csv"),
                                            "record_type": "disability", "output_mode": "file"}),
                ("POST", f"{API}/retry/{run_id}", None), ("POST", f"{API}/cancel/{run_id}", None)]

@@ -27,7 +27,7 @@ from chalicelib.api import MAX_BODY_BYTES, MAX_BODY_DEPTH, chalice_refusals_as_d
 from chalicelib.credentials import CREDENTIAL_TYPES
 from local_stack import sandbox_target
 from local_stack.environment import PROJECT_DIR
-from tests.functional.conftest import STAGE, TOKEN, Harness
+from tests.functional.conftest import STAGE, TOKEN, Harness, stage_environment
 from tests.functional.test_migration_api import HEADER, record, write
 
 API = "/api/v1/migrations"
@@ -51,21 +51,7 @@ def stack(tmp_path_factory):
     os.symlink(outside, data_root / "data" / "link-out")
     target = sandbox_target.make_server(0, TOKEN)
     threading.Thread(target=target.serve_forever, daemon=True).start()
-    env = {
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1", "STAGE": STAGE,
-        "RUNS_TABLE_NAME": f"records-migration-runs-{STAGE}",
-        "WORK_QUEUE_NAME": f"records-migration-work-{STAGE}",
-        "WORK_DLQ_NAME": f"records-migration-work-dlq-{STAGE}",
-        "UPLOADS_QUEUE_NAME": f"records-migration-uploads-{STAGE}",
-        "DATA_BUCKET": f"records-migration-data-{STAGE}-123456789012",
-        "DATA_ROOT": str(data_root),
-        "TARGET_API_URL": f"http://127.0.0.1:{target.server_address[1]}",
-        "TARGET_CREDENTIALS_SECRET": f"records-migration/{STAGE}/target-credentials",
-        "RUN_SECRETS_PREFIX": f"records-migration/{STAGE}/runs/",
-        "CHUNK_RECORDS": "100",
-        "AUTH": "off",
-    }
+    env = stage_environment(str(data_root), target.server_address[1])
     from chalicelib import bootstrap
     with pytest.MonkeyPatch.context() as monkeypatch:
         for name, value in env.items():

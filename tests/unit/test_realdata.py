@@ -37,7 +37,7 @@ import pytest
 
 from chalicelib.inputs.fixed.codepages import codec_for
 from chalicelib.inputs.fixed.copybook import parse_copybook
-from chalicelib.inputs.fixed.decoding import decode_field, decode_text
+from chalicelib.inputs.fixed.decoding import decode_field
 from chalicelib.inputs.fixed.file_layout import load_file_layout
 from chalicelib.inputs.fixed.layout import FieldLayout, RecordLayout
 from chalicelib.inputs.fixed.pictures import PictureError, parse_picture

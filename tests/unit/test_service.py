@@ -10,6 +10,7 @@ import inspect
 
 import pytest
 
+from chalicelib.access import OPEN_CALLER as OPEN
 from chalicelib.credentials import CredentialVault
 from chalicelib.errors import InvalidRequest, RunConflict, RunNotFound, ServiceError
 from chalicelib.messages import ChunkMessage, PlanMessage
@@ -17,7 +18,6 @@ from chalicelib.models import InputFormat, OutputMode, RunStatus
 from chalicelib.runs import RunStore
 from chalicelib.storage import part_name
 from chalicelib.work_queue import WorkQueue
-from chalicelib.access import OPEN_CALLER as OPEN
 from tests.unit.fakes import FakeRunStore, FakeVault, FakeWorkQueue, employees_csv, wire
 
 INPUT = "data/input/employees.csv"

@@ -348,7 +348,7 @@ def encode(records: list[bytes], framing: VariableFraming, groups: list[int], la
     def rdw(record: bytes) -> bytes:
         return struct.pack(order + "HH", len(record) + 4 - framing.rdw_adjust, 0) + record
 
-    out, starts, cuts, pos = bytearray(), [], [], 0
+    out, starts, cuts = bytearray(), [], []
     if not framing.blocked:
         for record in records:
             out += rdw(record)

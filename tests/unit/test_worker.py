@@ -11,11 +11,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from chalicelib.access import OPEN_CALLER as OPEN
 from chalicelib.messages import ChunkMessage, PlanMessage
 from chalicelib.models import RunStatus, Step
 from chalicelib.reaper import MAX_REPLANS
 from chalicelib.storage import part_name
-from chalicelib.access import OPEN_CALLER as OPEN
 from tests.unit.fakes import EMPLOYEE_HEADER, employees_csv, wire
 
 INPUT = "data/input/employees.csv"
