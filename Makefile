@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 PYTHON313 := $(shell python3.13 -c 'import sys; print(sys.executable)' 2>/dev/null || \
 	ls -d $$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)/versions/3.13*/bin/python3.13 2>/dev/null | tail -1)
 
-.PHONY: run test bench browser venv clean help layout
+.PHONY: run test bench browser venv clean help layout package deploy
 
 CHROMIUM := /usr/bin/chromium
 CHROMEDRIVER := /usr/bin/chromedriver
@@ -19,6 +19,8 @@ help:
 	@echo "make test   run the whole test suite"
 	@echo "make bench  run the benchmarks (1M records; takes a few minutes)"
 	@echo "make layout TYPE=claim  (or COPYBOOK=file.cpy)  print the fixed-width layout the service understood"
+	@echo "make package STAGE=dev|prod  build out/<stage>/sam.json and deployment.zip (docs/deploy.md)"
+	@echo "make deploy STAGE=dev|prod ARTIFACT_BUCKET=<bucket> [PARAMETERS='AlarmTopicArn=...']  package and deploy the stack"
 	@echo "make browser  install headless Chromium + ChromeDriver for the dashboard tests (root, Debian)"
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -59,5 +61,23 @@ bench: $(STAMP)
 layout: $(STAMP)
 	@$(PY) -m tools.layout $(if $(COPYBOOK),--copybook $(COPYBOOK) $(if $(RECORD),--record $(RECORD)),$(TYPE))
 
+# A deployable stage (docs/deploy.md): `chalice package` with infra/ merged, then tools/package.py's additions.
+# Lambda's wheels are downloaded once into .cache/lambda-wheels/; later builds need no network.
+STAGE ?= dev
+OUT := out/$(STAGE)
+
+package: $(STAMP)
+	$(PY) -m tools.package $(STAGE) $(OUT)
+
+# Needs the AWS CLI and credentials of a deployer (docs/deploy.md lists the permissions), and a bucket for
+# the package: CloudFormation takes a Lambda package from S3, where Lambda's 50 MB direct-upload limit does not apply.
+deploy: package
+	@if [ -z "$(ARTIFACT_BUCKET)" ]; then echo "error: set ARTIFACT_BUCKET=<S3 bucket for deployment artifacts>" >&2; exit 1; fi
+	aws cloudformation package --template-file $(OUT)/sam.json --s3-bucket $(ARTIFACT_BUCKET) \
+		--s3-prefix records-migration-$(STAGE) --output-template-file $(OUT)/packaged.yaml
+	aws cloudformation deploy --template-file $(OUT)/packaged.yaml --stack-name records-migration-$(STAGE) \
+		--capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND --no-fail-on-empty-changeset \
+		--parameter-overrides Stage=$(STAGE) $(PARAMETERS)
+
 clean:
-	rm -rf $(VENV) data/output .pytest_cache
+	rm -rf $(VENV) data/output .pytest_cache out .cache

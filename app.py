@@ -10,7 +10,7 @@ role it needs (access.py).
 """
 from chalice import Chalice, CORSConfig, IAMAuthorizer, Response
 
-from chalicelib import bootstrap, openapi
+from chalicelib import bootstrap, observability, openapi
 from chalicelib.access import Caller, Role
 from chalicelib.api import (answers_json, chalice_refusals_as_details, idempotency_key, json_body, no_body,
                             query_bool, query_int)
@@ -26,6 +26,8 @@ bootstrap.record_specs()
 EVENT_SOURCES = Settings.from_environ()
 # Chalice's own 4xx (a Content-Type a route does not take) in the API's {"detail": ...} form.
 app.register_middleware(chalice_refusals_as_details, "http")
+# Every handler: request id, handler and stage on each log line, its metrics printed when it ends, X-Ray in Lambda.
+app.register_middleware(observability.observed, "all")
 API = "/api/v1/migrations"
 
 if EVENT_SOURCES.auth == "keys":
@@ -134,6 +136,14 @@ def record_types():
 def record_type_layout(record_type):
     caller(Role.VIEWER)
     return service().layout(record_type)
+
+
+# Open on every stage, for load balancers and uptime probes, which have no key: it says ok or failing per
+# component and nothing else (chalicelib/health.py).
+@app.route("/api/v1/health", methods=["GET"])
+def health():
+    healthy, answer = bootstrap.components().health.report()
+    return Response(body=answer, status_code=200 if healthy else 503, headers={"Cache-Control": "no-store"})
 
 
 @api_route("/api/v1/openapi.json", methods=["GET"])

@@ -145,6 +145,18 @@ class RunDetails(Answer):
     updated_at: Timestamp
 
 
+class Notification(Answer):
+    """How the run's webhook call went (docs/notifications.md): never the key it was signed with."""
+
+    webhook_url: str | None = Field(description="Where it went, without its query; null once a retry named none.")
+    event_id: str = Field(description="The end it told of: the run-end document's `event_id`, its X-Event-Id.")
+    status: Literal["pending", "delivered", "failed"]
+    attempts: Count = Field(description="Calls made; 0 if none could be (a URL the stage no longer calls).")
+    last_error: str | None = Field(description="What the last attempt met (`HTTP 503`, `ConnectTimeout`, ...); "
+                                               "null once delivered.")
+    updated_at: Timestamp
+
+
 class RunStatusAnswer(Answer):
     """A run's status, without details."""
 
@@ -159,7 +171,9 @@ class RunStatusAnswer(Answer):
     error_message: str | None
     file_path: str
     record_type: RecordTypeName
-    metadata: dict[str, Any] = Field(description="The request's metadata, as it was sent.")
+    metadata: dict[str, Any] = Field(description="The request's metadata, as it was sent; for a run an upload "
+                                                "started, with the object's key and version (chalicelib.manifests).")
+    notification: Notification = present_only_when("once the run has ended with a webhook (`notify`)")
 
 
 class RunStatusWithDetails(RunStatusAnswer):
@@ -350,3 +364,23 @@ class OpenApiDocument(Answer):
     security: list[dict[str, list[str]]]
     paths: dict[str, Any]
     components: dict[str, Any]
+
+
+# ---------------------------------------------------------------- health
+
+HealthState = Literal["ok", "failing"]
+
+
+class HealthChecks(Answer):
+    """Each component the service needs, and whether it answered."""
+
+    runs_table: HealthState
+    work_queue: HealthState
+
+
+class HealthAnswer(Answer):
+    """Whether the service's dependencies answer (chalicelib.health): 200 when all do, 503 when one does not.
+    Open to callers without a key, so it says nothing more than ok or failing per component."""
+
+    status: HealthState
+    checks: HealthChecks

@@ -54,25 +54,31 @@ def json_body(request, optional: bool = False) -> Any:
     if len(raw) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"request body is larger than {MAX_BODY_BYTES // 1024} KiB ({MAX_BODY_BYTES} bytes)")
     _sent_as_json(request.headers.get("content-type"))
+    return json_document(raw)
+
+
+def json_document(raw: bytes | str, what: str = "request body") -> Any:
+    """The JSON `raw` holds, read as a body is (UTF-8, bounded depth, no key twice), or a MalformedRequest
+    whose detail starts with `what` (an upload's manifest is read the same way: chalicelib.manifests)."""
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
     except UnicodeDecodeError as err:
-        raise MalformedRequest(f"request body is not UTF-8: undecodable byte at position {err.start}") from None
+        raise MalformedRequest(f"{what} is not UTF-8: undecodable byte at position {err.start}") from None
     if _nested_deeper_than(text, MAX_BODY_DEPTH):
-        raise MalformedRequest(f"request body is nested more than {MAX_BODY_DEPTH} levels deep "
+        raise MalformedRequest(f"{what} is nested more than {MAX_BODY_DEPTH} levels deep "
                                f"(objects and lists inside one another)")
     try:
         return json.loads(text, object_pairs_hook=_one_value_per_key)
     except _RepeatedKey as err:
-        raise MalformedRequest(f"request body gives the key {cut(err.key)!r} twice in one object: "
+        raise MalformedRequest(f"{what} gives the key {cut(err.key)!r} twice in one object: "
                                f"which value is meant is unclear") from None
     except json.JSONDecodeError as err:
-        raise MalformedRequest(f"request body is not valid JSON: JSONDecodeError at position {err.pos}") from None
+        raise MalformedRequest(f"{what} is not valid JSON: JSONDecodeError at position {err.pos}") from None
     except ValueError:  # the only other: an integer past Python's limit on digits it converts
-        raise MalformedRequest(f"request body holds a number of more than {sys.get_int_max_str_digits()} "
+        raise MalformedRequest(f"{what} holds a number of more than {sys.get_int_max_str_digits()} "
                                f"digits") from None
     except RecursionError:  # not past the depth check; kept so that no parser limit is ever a 500
-        raise MalformedRequest("request body is nested too deep to read") from None
+        raise MalformedRequest(f"{what} is nested too deep to read") from None
 
 
 def no_body(request, route: str) -> None:

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 from chalicelib.access import Access, KeyAdmin, KeyStore, RateLimiter
 from chalicelib.config import Settings
 from chalicelib.credentials import CredentialVault
+from chalicelib.health import Health
+from chalicelib.notifications import EventBridgeBus, RunEndNotices
 from chalicelib.records.schema import RecordSpec, load_specs
 from chalicelib.runs import RunStore
 from chalicelib.service import MigrationService
@@ -73,7 +75,13 @@ class Components:
         from chalicelib.outbound import OutboundPolicy
         return MigrationService(self.store, self.queue, self.data_root, self.vault, self.specs,
                                 OutboundPolicy.from_settings(self.settings),
-                                max_active_runs_per_tenant=self.settings.max_active_runs_per_tenant)
+                                max_active_runs_per_tenant=self.settings.max_active_runs_per_tenant,
+                                notices=self.notices)
+
+    @cached_property
+    def notices(self) -> RunEndNotices:
+        """What the caller that ended a run does next: its event on the default bus, its webhook queued."""
+        return RunEndNotices(EventBridgeBus(lambda: self.client("events")), self.queue, self.store)
 
     @cached_property
     def keys(self) -> KeyStore:
@@ -96,13 +104,18 @@ class Components:
 
         from chalicelib.worker import Worker
         return Worker(self.settings, self.store, self.queue, self.data_root, self.vault, checked_record_specs(),
-                      requests.Session())
+                      requests.Session(), notices=self.notices)
 
     @cached_property
     def reaper(self) -> "Reaper":
         from chalicelib.reaper import Reaper
         return Reaper(self.store, self.vault, self.queue, self.settings.stalled_after_seconds,
-                      self.settings.replan_after_seconds)
+                      self.settings.replan_after_seconds, notices=self.notices)
+
+    @cached_property
+    def health(self) -> Health:
+        return Health(self.client("dynamodb"), self.settings.runs_table_name, self.client("sqs"),
+                      self.settings.work_queue_name)
 
 
 _specs: dict[str, RecordSpec] | None = None

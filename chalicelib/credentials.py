@@ -338,6 +338,33 @@ class CredentialVault:
                                Tags=[{"Key": "records-migration:run", "Value": run_id}])
         return name
 
+    def webhook_secret_name(self, run_id: str, retry_count: int = 0) -> str:
+        """The name of the key a run's webhook calls are signed with: one per trigger or retry that named
+        `notify`, under the run secrets' prefix (so the functions' access to run secrets covers it)."""
+        return f"{self._prefix}{run_id}/webhook" + (f"-retry-{retry_count}" if retry_count else "")
+
+    def store_webhook_secret(self, name: str, run_id: str, secret: str) -> str:
+        """Keep a webhook's signing key under `name`. One kept there already (the same upload's notification
+        handled twice at once) stays as it is: the first to store it is the one the run was made with."""
+        from botocore.exceptions import ClientError
+        try:
+            self._sm.create_secret(Name=name, SecretString=json.dumps({"webhook_secret": secret}),
+                                   Tags=[{"Key": "records-migration:run", "Value": run_id}])
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ResourceExistsException":
+                raise
+        return name
+
+    def webhook_secret(self, reference: str) -> str | None:
+        """A webhook's signing key, or None if it is not (or no longer) kept."""
+        from botocore.exceptions import ClientError
+        try:
+            return json.loads(self._sm.get_secret_value(SecretId=reference)["SecretString"])["webhook_secret"]
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ResourceNotFoundException":
+                raise
+            return None
+
     def for_run(self, reference: str | None) -> dict | None:
         """The run's own credentials, else the stage's defaults, else None (`Credentials.from_secret` reads them)."""
         from botocore.exceptions import ClientError

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Callable
 import requests
 
 from chalicelib.credentials import Authenticator
+from chalicelib.observability import record_delivery
 from chalicelib.personal import mask_ssn_like
 from chalicelib.storage import StoredFile, part_name
 
@@ -51,6 +52,7 @@ class DeliveryOutcome:
     calls: int = 0          # HTTP calls made, retries included
     retries: int = 0
     throttled: int = 0      # 429 answers
+    latencies_ms: list[float] = field(default_factory=list)  # of each call the target answered
 
 
 def write_part(folder: StoredFile, chunk: int, documents: str) -> StoredFile:
@@ -168,6 +170,9 @@ class ApiDelivery:
                 continue
             outcome.delivered += accepted
             outcome.rejected.extend(rejected)
+        # Recorded here, on the worker's thread, and before a failure is raised: a chunk that ran out of retry
+        # budget is where the retries and throttles are.
+        record_delivery(outcome.calls, outcome.retries, outcome.throttled, outcome.latencies_ms)
         if failure:
             raise failure
         return outcome
@@ -185,6 +190,7 @@ class ApiDelivery:
                 with stats_lock:
                     outcome.calls += 1
                     outcome.retries += attempt > 0
+                sent = time.monotonic()
                 try:
                     response = self._session.post(self._url, data=body, timeout=CALL_TIMEOUT_SECONDS,
                                                   headers={"Content-Type": "application/json",
@@ -192,6 +198,8 @@ class ApiDelivery:
                 except (requests.ConnectionError, requests.Timeout) as err:
                     why, retry_after = type(err).__name__, None
                 else:
+                    with stats_lock:
+                        outcome.latencies_ms.append((time.monotonic() - sent) * 1000)
                     status = response.status_code
                     if status == 401 and self._auth.refreshable and not refreshed:
                         self._auth.invalidate()  # an expired or revoked access token: fetch a new one once

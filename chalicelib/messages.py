@@ -1,4 +1,5 @@
-"""What crosses the work queue: a plan message per run, a chunk message per slice of its file.
+"""What crosses the work queue: a plan message per run, a chunk message per slice of its file, and a
+notify message per ended run that names a webhook.
 
 One definition each, used by the planner that makes chunk messages, the queue
 that sends them, the worker that takes them, the run store that keeps a failed
@@ -42,11 +43,31 @@ class ChunkMessage:
         return {k: v for k, v in asdict(self).items() if k != "kind"}
 
 
-def parse_message(body: str) -> PlanMessage | ChunkMessage:
+@dataclass(frozen=True)
+class NotifyMessage:
+    """Asks a worker to call a run's webhook with the document of its end (chalicelib.webhooks).
+
+    It carries the document itself (ids, counts, times: no record, no credential), so the call says what
+    was published on EventBridge even if the run was retried since; the key is named, never carried.
+    """
+
+    run_id: str
+    webhook_url: str
+    secret_ref: str   # the vault's name for the key the call is signed with
+    event: dict
+    kind: str = "notify"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+
+def parse_message(body: str) -> PlanMessage | ChunkMessage | NotifyMessage:
     data = json.loads(body)
     kind = data.pop("kind", None)
     if kind == "plan":
         return PlanMessage(**data)
     if kind == "chunk":
         return ChunkMessage(**data)
+    if kind == "notify":
+        return NotifyMessage(**data)
     raise ValueError(f"unknown work message kind: {kind!r}")

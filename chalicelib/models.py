@@ -25,7 +25,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, ValidationInfo, \
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, ValidationError, ValidationInfo, \
     field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
@@ -47,6 +47,8 @@ MAX_PATH_BYTES = 1024       # a file_path within its bucket or the data root, as
 MAX_OUTPUT_DIR_BYTES = 960
 MAX_RECORD_TYPE = 64        # characters; the record types' names are far shorter
 MAX_ENCODING_NAME = 32
+MIN_WEBHOOK_SECRET, MAX_WEBHOOK_SECRET = 16, 256  # characters of a webhook's signing key (chalicelib.webhooks)
+MAX_WEBHOOK_URL = 2048      # as outbound.MAX_URL_LENGTH
 MAX_CREDENTIAL_CHARS = 8192  # any credentials string: a JWT with many claims runs to a few KiB; servers refuse
                              # headers past 8 to 16 KiB
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -188,6 +190,30 @@ RECFM_WHY = "must be F, FB, V or VB, for fixed-width files only"
 
 # ---------------------------------------------------------------- requests
 
+class Notify(BaseModel):
+    """Where the service says that a run ended: a webhook URL, and the key its calls are signed with."""
+
+    model_config = ConfigDict(**STRICT, frozen=True)
+
+    webhook_url: str = Field(max_length=MAX_WEBHOOK_URL, pattern=r"^https?://", json_schema_extra={"format": "uri"},
+                             description="An http(s) URL on the stage's outbound allow-list (docs/security.md). "
+                                         "When the run ends, the service POSTs the run-end document to it, "
+                                         "signed; it follows no redirect.")
+    secret: Annotated[SecretStr, Field(min_length=MIN_WEBHOOK_SECRET, max_length=MAX_WEBHOOK_SECRET)] = Field(
+        description=f"The HMAC-SHA256 key the calls are signed with ({MIN_WEBHOOK_SECRET} to {MAX_WEBHOOK_SECRET} "
+                    f"printable ASCII characters), the one your receiver checks: kept in Secrets Manager until "
+                    f"the run's end is notified, never in the run table, a log or an answer.")
+
+    @field_validator("secret")
+    @classmethod
+    def _printable_ascii(cls, secret: SecretStr) -> SecretStr:
+        # A receiver types it into its own configuration; and its UTF-8 bytes are the key, so no lone surrogate.
+        if not all(" " <= c <= "~" for c in secret.get_secret_value()):
+            raise PydanticCustomError("webhook_secret", "must be printable ASCII")
+        return secret
+
+
+
 class MigrationRequest(BaseModel):
     """A trigger request: which file, read how, mapped as which record type, delivered where."""
 
@@ -211,6 +237,8 @@ class MigrationRequest(BaseModel):
     max_error_rate: float = Field(DEFAULT_MAX_ERROR_RATE, ge=0, le=1, allow_inf_nan=False,
                                   description="The share of rejected records (0 to 1) above which the run fails.")
     input_format: InputFormat = Field(default_factory=InputFormat, description="How the file is laid out.")
+    notify: Notify | None = Field(None, description="A webhook to call when the run ends, with the run-end "
+                                                    "document, signed (docs/notifications.md).")
     validate_only: bool = Field(False, description="A dry run: records are read, mapped and validated and the "
                                                    "error report is written; no document is delivered or written.")
 
@@ -290,6 +318,9 @@ class RetryRequest(BaseModel):
 
     authentication: Authentication | None = Field(
         None, description="The run's credentials for the target API, needed again when the run had its own.")
+    notify: Notify | None = Field(
+        None, description="The webhook the retried run's end calls; without it, that end calls none (the key of "
+                          "the first end's call is deleted once it is made).")
 
     @field_validator("authentication", mode="before")
     @classmethod
@@ -341,6 +372,7 @@ CREDENTIAL_FIELDS = {name for kind in CREDENTIAL_TYPES.values() for name in kind
 
 REQUEST_FIELDS = tuple(MigrationRequest.model_fields)
 FORMAT_KEYS = tuple(InputFormat.model_fields)
+NOTIFY_KEYS = tuple(Notify.model_fields)
 
 # Why a field was refused, by field path and then pydantic's error type ("*": any other).
 WORDING: dict[str, dict[str, str]] = {
@@ -360,6 +392,9 @@ WORDING: dict[str, dict[str, str]] = {
     "input_format.record_separator": {"*": "must be newline or none"},
     "input_format.recfm": {"*": RECFM_WHY},
     "authentication": {"*": "must be an object"},
+    "notify": {"*": "must be an object"},
+    "notify.webhook_url": {"*": f"must be an http(s) URL of at most {MAX_WEBHOOK_URL} characters"},
+    "notify.secret": {"*": f"must be {MIN_WEBHOOK_SECRET} to {MAX_WEBHOOK_SECRET} printable ASCII characters"},
 }
 
 
@@ -386,13 +421,14 @@ def _explain(error: dict, model: type[BaseModel]) -> str:
     if loc[:1] == ["authentication"] and len(loc) > 1:
         return _explain_credentials(error, loc)
     path = cut(".".join(str(part) for part in loc)) or "body"  # an unknown field's name is the caller's
-    if model is RetryRequest and (kind == "extra_forbidden" or path == "body"):
-        return "body: only 'authentication' may be given to a retry"
+    if model is RetryRequest and ((kind == "extra_forbidden" and len(loc) == 1) or path == "body"):
+        return "body: only 'authentication' and 'notify' may be given to a retry"
     if kind == "request":
         at = error["ctx"].get("at")
         return f"{path}.{at}: {error['ctx']['why']}" if at else f"{path}: {error['ctx']['why']}"
     if kind == "extra_forbidden":
-        allowed = ", ".join(sorted(FORMAT_KEYS if loc[0] == "input_format" else REQUEST_FIELDS))
+        nested = {"input_format": FORMAT_KEYS, "notify": NOTIFY_KEYS}
+        allowed = ", ".join(sorted(nested.get(loc[0], REQUEST_FIELDS) if len(loc) > 1 else REQUEST_FIELDS))
         return f"{path}: unknown field (allowed: {allowed})"
     if kind == "missing":
         return f"{path}: field required"

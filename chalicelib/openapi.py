@@ -173,6 +173,10 @@ ROUTES: dict[tuple[str, str], Operation] = {
                     "revocation; another tenant's key is a 404."),
     ("GET", "/api/v1/openapi.json"): Operation(
         "This description", "service", role="viewer", answer=answers.OpenApiDocument),
+    ("GET", "/api/v1/health"): Operation(
+        "Whether the service can work", "service", role=None, answer=answers.HealthAnswer, statuses=(503,),
+        description="Reads the runs table and the work queue, changing nothing. Open on every stage, for load "
+                    "balancers and uptime probes: it says ok or failing per component, and nothing else."),
 }
 
 STATUS_TEXT = {
@@ -189,6 +193,7 @@ STATUS_TEXT = {
     422: "A field, query parameter or header is missing or has an invalid value; `detail` names it. Nothing was "
          "changed.",
     429: "Too many requests; Retry-After says when to try again.",
+    503: "A component the service needs does not answer; `checks` says which.",
 }
 # Who answers each error: the service (`{"detail": ...}`), or for some statuses API Gateway before the request
 # reaches it, in shapes of its own. A 415 is answered by Chalice or by the service (`_error_answers`).
@@ -196,6 +201,7 @@ ERROR_ANSWERS: dict[int, tuple[type[BaseModel], ...]] = {
     401: (answers.ErrorDetail, answers.GatewayMessage),
     403: (answers.ErrorDetail, answers.GatewayMessage, answers.GatewayDenial),
     413: (answers.ErrorDetail, answers.GatewayMessage),
+    503: (answers.HealthAnswer,),  # the health route's answer, when a check fails
 }
 ERROR_HEADERS: dict[int, dict[str, Any]] = {
     401: {"WWW-Authenticate": {"description": "How to authenticate (the service's own 401).",

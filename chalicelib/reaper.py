@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from chalicelib.credentials import CredentialVault
-from chalicelib.observability import log
+from chalicelib.models import RunStatus
+from chalicelib.notifications import RunEndNotices
+from chalicelib.observability import RUNS_FINISHED, log, record
 from chalicelib.run import Run
 from chalicelib.runs import RunStore
 from chalicelib.work_queue import WorkQueue
@@ -29,6 +31,7 @@ class Reaper:
     queue: WorkQueue
     stalled_after_seconds: int
     replan_after_seconds: int
+    notices: RunEndNotices | None = None  # told of each run the reaper ends (chalicelib.notifications)
 
     def reap(self, now: datetime | None = None) -> dict[str, list[str]]:
         now = now or datetime.now(timezone.utc)
@@ -50,8 +53,12 @@ class Reaper:
         message = (f"the run stopped moving: no progress for {int(idle // 60)} minutes while "
                    f"{run.status.value} (step {run.current_step.value}); "
                    f"{run.chunks_done} of {run.chunks_total} chunks were counted")
-        if not self.store.fail(run.run_id, message, run):
+        ended = self.store.fail(run.run_id, message, run)
+        if not ended:
             return False
+        record(RUNS_FINISHED, 1, Status=RunStatus.FAILED.value)
         log("stalled run failed", logging.WARNING, run_id=run.run_id, idle_seconds=int(idle))
         self.vault.release(run, self.store)
+        if self.notices is not None:
+            self.notices.run_ended(ended)
         return True

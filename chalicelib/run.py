@@ -35,6 +35,9 @@ class Run:
     own_credentials: bool = False      # the request brought credentials (kept in the vault, not here)
     request_fingerprint: str = ""      # what makes a repeated trigger the same request
     credentials_ref: str | None = None  # the vault's name for them, while the run needs them
+    notify_url: str | None = None       # the webhook called when the run ends (chalicelib.notifications)
+    notify_secret_ref: str | None = None  # the vault's name for the key its calls are signed with
+    notification: dict | None = None    # how the last call went: {event_id, status, attempts, last_error, ...}
     # where it stands
     status: RunStatus = RunStatus.PENDING
     current_step: Step = Step.INITIALIZING
@@ -60,7 +63,7 @@ class Run:
 
     @classmethod
     def from_request(cls, run_id: str, request: MigrationRequest, fingerprint: str, at: str, tenant: str,
-                     started_by: str) -> "Run":
+                     started_by: str, notify_secret_ref: str | None = None) -> "Run":
         return cls(run_id=run_id, file_path=request.file_path, record_type=request.record_type,
                    output_mode=request.output_mode, created_at=at, tenant=tenant,
                    audit=[audit_entry("started", started_by, at)], output_dir=request.output_dir,
@@ -68,7 +71,21 @@ class Run:
                    input_format=request.input_format, validate_only=request.validate_only,
                    metadata=request.metadata, own_credentials=request.authentication is not None,
                    request_fingerprint=fingerprint, updated_at=at,
+                   notify_url=request.notify.webhook_url if request.notify else None,
+                   notify_secret_ref=notify_secret_ref if request.notify else None,
                    step_history=[{"step": Step.INITIALIZING.value, "at": at}])
+
+    @classmethod
+    def failed_at_start(cls, run_id: str, file_path: str, record_type: str, output_mode: OutputMode, at: str,
+                        tenant: str, started_by: str, error_message: str, metadata: dict) -> "Run":
+        """A run that ended before it began: an upload that could not start one (an unknown record type, a bad
+        manifest, a file gone). It is kept, and listed, so that the reason is seen where runs are."""
+        return cls(run_id=run_id, file_path=file_path, record_type=record_type, output_mode=output_mode,
+                   created_at=at, tenant=tenant, audit=[audit_entry("started", started_by, at)],
+                   metadata=metadata, status=RunStatus.FAILED, updated_at=at, completed_at=at, duration=0.0,
+                   error_message=error_message,
+                   step_history=[{"step": Step.INITIALIZING.value, "at": at},
+                                 {"step": RunStatus.FAILED.value, "at": at}])
 
     # ------------------------------------------------------------------ state
     @property
@@ -155,9 +172,16 @@ class Run:
             "duration": self.duration, "error_message": self.error_message, "file_path": self.file_path,
             "record_type": self.record_type, "metadata": self.metadata,
         }
+        if self.notification is not None:
+            answer["notification"] = self.notification_view()
         if include_details:
             answer["details"] = self.details()
         return answer
+
+    def notification_view(self) -> dict:
+        """How the run's webhook call went, and where it went (its URL without the query, which may hold a
+        key): never the key it was signed with."""
+        return {"webhook_url": (self.notify_url or "").split("?", 1)[0] or None, **(self.notification or {})}
 
     def audit_answer(self) -> dict:
         return {"run_id": self.run_id, "tenant": self.tenant, "audit": self.audit}

@@ -127,7 +127,8 @@ class RunStore:
 
     # ----------------------------------------------------------------- create/read
     def create(self, run: Run) -> bool:
-        """Write a new pending run; False if a run with this id exists already."""
+        """Write a new run, pending (or already failed: an upload that could not start one); False if a run
+        with this id exists already."""
         try:
             self._db.put_item(TableName=self._table, Item=_to_ddb(run_to_item(run)),
                               ConditionExpression="attribute_not_exists(pk)")
@@ -285,11 +286,12 @@ class RunStore:
                                      ConsistentRead=True, ProjectionExpression="pk")
         return "Item" in response
 
-    def finish_if_done(self, run: Run, status: RunStatus, error_message: str | None = None) -> bool:
-        """End a running run whose chunks are all counted, as seen in `run`.
+    def finish_if_done(self, run: Run, status: RunStatus, error_message: str | None = None) -> Run | None:
+        """End a running run whose chunks are all counted, as seen in `run`: the run as it ended, or None.
 
         The condition repeats the counts that were read, so of two workers that
-        both see the last chunk counted only one ends the run.
+        both see the last chunk counted only one ends the run, and only that one
+        is handed the ended run (to announce its end: chalicelib.notifications).
         """
         at = now_iso()
         sets = ("SET #status = :status, completed_at = :at, updated_at = :at, #duration = :duration, "
@@ -304,21 +306,25 @@ class RunStore:
         if error_message:
             sets += ", error_message = :message"
             values[":message"] = error_message
-        return self._update(run.run_id, sets + " REMOVE active_pk", values,
-                            condition="#status = :running AND chunks_done = :done AND chunks_failed = :failed")
+        return self._ended(self._conditional_update(
+            run.run_id, sets + " REMOVE active_pk", values,
+            condition="#status = :running AND chunks_done = :done AND chunks_failed = :failed", returning=True))
 
-    def fail(self, run_id: str, error_message: str, run: Run | None = None) -> bool:
-        """End a pending or running run as failed (unreadable file, wrong header, ...)."""
+    def fail(self, run_id: str, error_message: str, run: Run | None = None) -> Run | None:
+        """End a pending or running run as failed (unreadable file, wrong header, ...): the run as it ended,
+        or None if it had already ended."""
         return self._end(run_id, RunStatus.FAILED, run, {"error_message": error_message})
 
-    def cancel(self, run_id: str, run: Run | None = None, by: str = "") -> bool:
-        """pending/running -> cancelled, noting who cancelled it; False if the run had already ended."""
+    def cancel(self, run_id: str, run: Run | None = None, by: str = "") -> Run | None:
+        """pending/running -> cancelled, noting who cancelled it: the run as it ended, or None if it had
+        already ended."""
         return self._end(run_id, RunStatus.CANCELLED, run, {"cancelled_at": None}, audit_action=("cancelled", by))
 
     def _end(self, run_id: str, status: RunStatus, run: Run | None, extra: dict,
-             audit_action: tuple[str, str] | None = None) -> bool:
+             audit_action: tuple[str, str] | None = None) -> Run | None:
         """End a pending or running run. `run` (as last read) gives its start, for the duration;
-        it is read here when the caller has no fresh copy. `extra` values of None take the end time."""
+        it is read here when the caller has no fresh copy. `extra` values of None take the end time.
+        The update answers the item it left, so the caller that ended the run has it without a read."""
         at = now_iso()
         run = run if run is not None else self.get(run_id)
         values: dict[str, Any] = {
@@ -332,15 +338,21 @@ class RunStore:
         if audit_action:
             sets += "audit = list_append(if_not_exists(audit, :none), :audit), "
             values.update({":none": [], ":audit": [audit_entry(*audit_action, at)]})
-        return self._update(
+        return self._ended(self._conditional_update(
             run_id,
             f"SET #status = :status, {sets}completed_at = :at, updated_at = :at, #duration = :duration, "
             "step_history = list_append(step_history, :history) REMOVE active_pk",
-            values, condition="#status IN (:pending, :running)")
+            values, condition="#status IN (:pending, :running)", returning=True))
 
-    def reopen_for_retry(self, run: Run, failed_chunks: int, credentials_ref: str | None, by: str = "") -> bool:
+    @staticmethod
+    def _ended(response: dict | None) -> Run | None:
+        return run_from_item(_from_ddb(response["Attributes"])) if response is not None else None
+
+    def reopen_for_retry(self, run: Run, failed_chunks: int, credentials_ref: str | None, by: str = "",
+                         notify: tuple[str, str] | None = None) -> bool:
         """A finished run with failed chunks -> running again, noting who retried it; False if another
-        retry got there first."""
+        retry got there first. `notify` (webhook URL, the vault's name for its key) is the webhook the
+        retried run's end calls; without it, that end calls none (its key went with the first end's call)."""
         at = now_iso()
         sets = ("SET #status = :running, updated_at = :at, current_step = :step, active_pk = :active, "
                 "retry_count = if_not_exists(retry_count, :zero) + :one, "
@@ -355,7 +367,13 @@ class RunStore:
         if credentials_ref:
             sets += ", credentials_ref = :credentials"
             values[":credentials"] = credentials_ref
-        return self._update(run.run_id, sets + " REMOVE completed_at, #duration, error_message", values,
+        removed = "completed_at, #duration, error_message, notification"  # the next end's call is its own
+        if notify:
+            sets += ", notify_url = :notify_url, notify_secret_ref = :notify_secret"
+            values.update({":notify_url": notify[0], ":notify_secret": notify[1]})
+        else:
+            removed += ", notify_url, notify_secret_ref"
+        return self._update(run.run_id, f"{sets} REMOVE {removed}", values,
                             condition="#status IN (:completed, :failed_status) AND chunks_failed = :failed")
 
     def uncount_failed_chunk(self, run_id: str, marker: dict) -> bool:
@@ -393,7 +411,23 @@ class RunStore:
     def forget_credentials(self, run_id: str) -> None:
         self._db.update_item(TableName=self._table, Key=_key(run_id), UpdateExpression="REMOVE credentials_ref")
 
+    def record_notification(self, run_id: str, notification: dict, new_end: bool = False) -> bool:
+        """Keep how the run's webhook call went (`notifications.notification_record`). A new end's record
+        (`new_end`) replaces whatever was there; any other only its own end's (or none), so a late outcome
+        of an earlier end never overwrites a later one. False if it did not."""
+        values: dict[str, Any] = {":notification": notification}
+        condition = "attribute_exists(pk)"
+        if not new_end:
+            values[":event"] = notification["event_id"]
+            condition = "attribute_not_exists(notification) OR notification.event_id = :event"
+        return self._update(run_id, "SET notification = :notification", values, condition=condition)
+
     def _update(self, run_id: str, expression: str, values: dict, condition: str) -> bool:
+        return self._conditional_update(run_id, expression, values, condition) is not None
+
+    def _conditional_update(self, run_id: str, expression: str, values: dict, condition: str,
+                            returning: bool = False) -> dict | None:
+        """The update's answer (with the item it left, if `returning`), or None if the condition failed."""
         kwargs: dict[str, Any] = dict(
             TableName=self._table, Key=_key(run_id), UpdateExpression=expression,
             ConditionExpression=f"attribute_exists(pk) AND ({condition})",
@@ -402,12 +436,13 @@ class RunStore:
         names = {n: n[1:] for n in ("#status", "#duration") if n in expression + condition}
         if names:
             kwargs["ExpressionAttributeNames"] = names
+        if returning:
+            kwargs["ReturnValues"] = "ALL_NEW"
         try:
-            self._db.update_item(**kwargs)
-            return True
+            return self._db.update_item(**kwargs)
         except ClientError as err:
             if _conditional_failed(err):
-                return False
+                return None
             raise
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import re
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -20,8 +22,9 @@ from chalicelib.access import DEFAULT_TENANT, Caller
 from chalicelib.credentials import check_outbound
 from chalicelib.errors import InvalidRequest, RecordTypeNotFound, RunConflict, RunNotFound, TooManyRequests, cut
 from chalicelib.messages import ChunkMessage
-from chalicelib.models import MigrationRequest, RetryRequest, RunStatus
-from chalicelib.observability import log
+from chalicelib.models import MigrationRequest, OutputMode, RetryRequest, RunStatus
+from chalicelib.notifications import check_notify
+from chalicelib.observability import RUNS_FINISHED, RUNS_STARTED, log, record
 from chalicelib.run import Run
 from chalicelib.runs import RunStore, now_iso
 from chalicelib.storage import DataRoot, part_name
@@ -29,6 +32,7 @@ from chalicelib.work_queue import WorkQueue
 
 if TYPE_CHECKING:
     from chalicelib.credentials import CredentialVault
+    from chalicelib.notifications import RunEndNotices
     from chalicelib.outbound import OutboundPolicy
     from chalicelib.records import RecordSpec
 
@@ -37,6 +41,7 @@ if TYPE_CHECKING:
 SECONDS_PER_MILLION_RECORDS = 10
 TRIGGER_KEYS = uuid.UUID("5b0c9a43-3f7e-4a0e-9d55-2d0e8f7c6a11")  # namespace of runs named by Idempotency-Key
 BYTES_PER_RECORD = 130  # the sample exports average 125 to 130 bytes a record
+RECORD_TYPE_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")  # what a run's record_type is shown as (answers.py)
 
 
 @dataclass
@@ -48,6 +53,7 @@ class MigrationService:
     specs: dict[str, RecordSpec]
     outbound: OutboundPolicy
     max_active_runs_per_tenant: int = 20
+    notices: RunEndNotices | None = None  # told of each run this service ends (a cancel, a failed upload)
 
     def record_types(self) -> dict:
         return {"record_types": [spec.describe() for spec in self.specs.values()]}
@@ -72,6 +78,7 @@ class MigrationService:
         """
         request = MigrationRequest.from_body(body, sorted(self.specs))
         check_outbound(request.authentication, self.outbound)
+        check_notify(request.notify, self.outbound)
         if request.input_format.type == "fixed_width" and self.specs[request.record_type].layout is None:
             raise InvalidRequest(f"input_format.type: record type {request.record_type!r} has no fixed-width layout")
         request = self._within_tenant_area(request, caller.tenant)
@@ -94,15 +101,24 @@ class MigrationService:
         if not source.exists():
             raise InvalidRequest(f"file_path: file not found: {cut(request.file_path)}")
         self.data_root.output_folder(request.output_dir)
-        run = Run.from_request(run_id or str(uuid.uuid4()), request, fingerprint, now_iso(), tenant=caller.tenant,
-                               started_by=caller.principal)
+        run_id = run_id or str(uuid.uuid4())
+        # The webhook's key is stored once the run exists; a worker that needs it sooner (a cancel at once)
+        # finds it missing and its message comes back.
+        webhook_key = self.vault.webhook_secret_name(run_id) if request.notify else None
+        run = Run.from_request(run_id, request, fingerprint, now_iso(), tenant=caller.tenant,
+                               started_by=caller.principal, notify_secret_ref=webhook_key)
         if not self.store.create(run):  # a concurrent repeat created it first
             return self._repeat(self.store.get(run.run_id), fingerprint)
+        if request.notify is not None:
+            self.vault.store_webhook_secret(webhook_key, run_id, request.notify.secret.get_secret_value())
         if request.authentication is not None:
             reference = self.vault.store_for_run(run.run_id, request.authentication.to_secret())
             if not self.store.set_credentials(run.run_id, reference):
                 self.vault.forget(reference)  # cancelled before it was even queued
         self.queue.send_plan(run.run_id)
+        # Uploads trigger on behalf of the principal "upload" (chalicelib.uploads); API callers are keys, IAM ARNs
+        # or "anonymous".
+        record(RUNS_STARTED, 1, Source="upload" if caller.principal == "upload" else "api")
         log("run queued", run_id=run.run_id, record_type=run.record_type, output_mode=run.output_mode.value)
         return self._queued_answer(run, source.size())
 
@@ -196,8 +212,10 @@ class MigrationService:
         if run.status not in (RunStatus.COMPLETED, RunStatus.FAILED):
             raise RunConflict(f"Migration {run_id} is {run.status.value}: only a completed or failed run can be "
                               f"retried")
-        authentication = RetryRequest.from_body(body).authentication
+        retry = RetryRequest.from_body(body)
+        authentication = retry.authentication
         check_outbound(authentication, self.outbound)
+        check_notify(retry.notify, self.outbound)
         failed = [m for m in self.store.chunk_markers(run_id) if m.get("outcome") == "failed" and m.get("pointer")]
         if not failed:
             raise RunConflict(f"Migration {run_id} has no failed chunks to retry")
@@ -206,9 +224,15 @@ class MigrationService:
                                  "send them again to retry it")
         reference = self.vault.store_for_run(run_id, authentication.to_secret()) \
             if authentication is not None else None
-        if not self.store.reopen_for_retry(run, len(failed), reference, by=caller.principal):
-            if reference:
-                self.vault.forget(reference)
+        notify = None
+        if retry.notify is not None:  # a key of its own: the first end's may still be in use by its call
+            notify = (retry.notify.webhook_url, self.vault.store_webhook_secret(
+                self.vault.webhook_secret_name(run_id, run.retry_count + 1), run_id,
+                retry.notify.secret.get_secret_value()))
+        if not self.store.reopen_for_retry(run, len(failed), reference, by=caller.principal, notify=notify):
+            for kept in (reference, notify and notify[1]):
+                if kept:
+                    self.vault.forget(kept)
             raise RunConflict(f"Migration {run_id} changed meanwhile (another retry?); read its status and try again")
         chunks = []
         for marker in failed:
@@ -216,6 +240,7 @@ class MigrationService:
                 chunks.append(ChunkMessage(**marker["pointer"]))
         self.queue.send_chunks(chunks)
         records = sum(c.rows for c in chunks)
+        record(RUNS_STARTED, 1, Source="retry")
         log("run retried", run_id=run_id, chunks=len(chunks), records=records)
         return {"run_id": run_id, "status": RunStatus.RUNNING.value, "retried_chunks": len(chunks),
                 "retried_records": records,
@@ -225,17 +250,57 @@ class MigrationService:
         run = self._get(caller, run_id)
         if run.status == RunStatus.CANCELLED:
             pass  # cancelling twice answers the same
-        elif not self.store.cancel(run_id, run, by=caller.principal):
+        elif not (ended := self.store.cancel(run_id, run, by=caller.principal)):
             current = self._get(caller, run_id)
             if current.status != RunStatus.CANCELLED:
                 raise RunConflict(f"Migration {run_id} has already finished with status "
                                   f"'{current.status.value}' and cannot be cancelled")
         else:
+            record(RUNS_FINISHED, 1, Status=RunStatus.CANCELLED.value)
             log("run cancelled", run_id=run_id)
             # Read again: a trigger may have pointed the run at its credentials after the read above,
             # and an ended run's credentials must not outlive it.
             self.vault.release(self.store.get(run_id) or run, self.store)
+            self._announce(ended)
         return {"message": f"Migration {run_id} cancelled successfully", "run_id": run_id, "cancelled": True}
+
+    def record_failed_upload(self, caller: Caller, run_id: str, body: dict, reason: str, metadata: dict) -> bool:
+        """An upload that could not start a run (chalicelib.uploads): a run of the caller's tenant, failed at
+        once with `reason` (the 4xx detail a trigger with `body` would have answered), listed with the others
+        and announced like any other end. False if it exists already: the notification came again.
+
+        The run keeps what it can of the request: all of it if the body is a valid request (its webhook too,
+        if the stage calls it), else the upload's own `metadata`.
+        """
+        try:
+            request = MigrationRequest.from_body(body, sorted(self.specs))
+            check_notify(request.notify, self.outbound)
+        except InvalidRequest:
+            request = None
+        record_type, mode = body.get("record_type"), body.get("output_mode")
+        output_mode = request.output_mode if request else \
+            OutputMode(mode) if isinstance(mode, str) and mode in {m.value for m in OutputMode} else OutputMode.API
+        run = Run.failed_at_start(
+            run_id, file_path=body["file_path"], output_mode=output_mode, at=now_iso(), tenant=caller.tenant,
+            started_by=caller.principal, error_message=reason, metadata=request.metadata if request else metadata,
+            # The answers' record_type is a name; a folder that names none is shown as such.
+            record_type=record_type if isinstance(record_type, str) and RECORD_TYPE_NAME.fullmatch(record_type)
+            else "unknown")
+        if request and request.notify:
+            run.notify_url = request.notify.webhook_url
+            run.notify_secret_ref = self.vault.store_webhook_secret(
+                self.vault.webhook_secret_name(run_id), run_id, request.notify.secret.get_secret_value())
+        if not self.store.create(run):
+            return False
+        record(RUNS_FINISHED, 1, Status=RunStatus.FAILED.value)
+        log("upload could not start a migration: recorded as a failed run", logging.WARNING, run_id=run_id,
+            reason=reason)
+        self._announce(run)
+        return True
+
+    def _announce(self, ended: Run) -> None:
+        if self.notices is not None:
+            self.notices.run_ended(ended)
 
     def _get(self, caller: Caller, run_id: str) -> Run:
         if not _looks_like_run_id(run_id):
@@ -249,7 +314,9 @@ class MigrationService:
 def request_fingerprint(request: MigrationRequest) -> str:
     """What makes two trigger requests the same: every field, credentials by type only
     (a secret's hash is not stored anywhere)."""
-    fields = request.model_dump(mode="json")
+    # A field left out is left out of the fingerprint, so a request made before the field existed and repeated
+    # with the same Idempotency-Key since is still the same request.
+    fields = request.model_dump(mode="json", exclude={"notify"} if request.notify is None else None)
     if request.authentication is not None:
         fields["authentication"] = {"type": request.authentication.type}
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()

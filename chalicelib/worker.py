@@ -21,14 +21,16 @@ from chalicelib.credentials import Authenticator, Credentials, CredentialVault, 
 from chalicelib.delivery import ApiDelivery, write_error_part, write_part
 from chalicelib.errors import InputFileError, InvalidRequest
 from chalicelib.inputs import plan_file, read_records
-from chalicelib.messages import ChunkMessage, parse_message
+from chalicelib.messages import ChunkMessage, NotifyMessage, parse_message
+from chalicelib.notifications import RunEndNotices
 from chalicelib.models import InputFormat, OutputMode, RunStatus, Step
-from chalicelib.observability import emit_metrics, log
+from chalicelib.observability import CHUNKS_FAILED, RUNS_FINISHED, log, message_keys, record, record_chunk
 from chalicelib.outbound import OutboundPolicy
 from chalicelib.records import RecordError, RecordSpec, Transformed, transform
 from chalicelib.run import Run
 from chalicelib.runs import RunStore
 from chalicelib.storage import DataRoot, StoredFile
+from chalicelib.webhooks import WebhookSender
 from chalicelib.work_queue import WorkQueue
 
 CANCEL_CHECK_SECONDS = 0.25  # a consistent read at most this often while delivering
@@ -44,23 +46,30 @@ class Worker:
     specs: dict[str, RecordSpec]
     http: requests.Session
     outbound: OutboundPolicy | None = None  # where a run's credentials may have us call; the stage's by default
+    notices: RunEndNotices | None = None   # told of each run a worker ends (chalicelib.notifications)
+    webhooks: WebhookSender | None = None  # calls ended runs' webhooks; over a session of its own by default
 
     def __post_init__(self):
         if self.outbound is None:
             self.outbound = OutboundPolicy.from_settings(self.settings)
+        if self.webhooks is None:
+            self.webhooks = WebhookSender(self.store, self.vault, requests.Session(), self.outbound)
 
     def handle(self, body: str) -> None:
         message = parse_message(body)
-        if isinstance(message, ChunkMessage):
-            self.process_chunk(message)
-        else:
-            self.plan(message.run_id)
+        with message_keys(run_id=message.run_id, chunk=getattr(message, "chunk", None)):
+            if isinstance(message, ChunkMessage):
+                self.process_chunk(message)
+            elif isinstance(message, NotifyMessage):
+                self.webhooks.deliver(message)
+            else:
+                self.plan(message.run_id)
 
     # ------------------------------------------------------------------ planning
     def plan(self, run_id: str) -> None:
         run = self.store.get(run_id)
         if run is None:
-            log("plan for an unknown run ignored", logging.WARNING, run_id=run_id)
+            log("plan for an unknown run ignored", logging.WARNING)
             return
         if run.status == RunStatus.PENDING:
             if not self.store.start_planning(run_id):
@@ -74,13 +83,15 @@ class Worker:
             plan = plan_file(source, run.input_format, spec, self.settings.chunk_records,
                              self.settings.chunk_bytes, run_id)
         except InputFileError as err:
-            log("run failed: input file rejected", logging.WARNING, run_id=run_id, reason=str(err))
-            self.store.fail(run_id, f"{run.file_path}: {err}")
+            log("run failed: input file rejected", logging.WARNING, reason=str(err))
+            if ended := self.store.fail(run_id, f"{run.file_path}: {err}"):
+                record(RUNS_FINISHED, 1, Status=RunStatus.FAILED.value)
+                self._announce(ended)
             self.vault.release(run, self.store)
             return
         if not self.store.record_plan(run_id, plan.total_records, len(plan.chunks), plan.header):
             return  # cancelled while scanning
-        log("run planned", run_id=run_id, records=plan.total_records, chunks=len(plan.chunks))
+        log("run planned", records=plan.total_records, chunks=len(plan.chunks))
         if not plan.chunks:
             self._finish_if_done(run_id)
             return
@@ -128,14 +139,12 @@ class Worker:
                 outcome = self._deliver(run, message, result)
             except TokenRefused as err:
                 # The stage does not call this token URL: every retry would be refused the same way.
-                log("chunk failed: token URL refused", logging.WARNING, run_id=message.run_id, chunk=message.chunk,
-                    reason=str(err))
+                log("chunk failed: token URL refused", logging.WARNING, reason=str(err))
                 self.fail_chunk(message, f"no access token: {err}")
                 return
             success, stopped, rejected_by_target = outcome.delivered, outcome.stopped, len(outcome.rejected)
             errors += [RecordError.of_record(row, "target_rejected", why) for row, why in outcome.rejected]
-            log("chunk delivered", run_id=message.run_id, chunk=message.chunk, calls=outcome.calls,
-                retries=outcome.retries, throttled=outcome.throttled)
+            log("chunk delivered", calls=outcome.calls, retries=outcome.retries, throttled=outcome.throttled)
         if errors or run.retry_count:
             # A chunk of a retried run replaces its part of the report, which may still hold the rows
             # of the attempt that failed; other chunks write one only when they have errors.
@@ -143,14 +152,14 @@ class Worker:
             write_error_part(output, message.chunk, errors)
         error_count = mapped.rejected + rejected_by_target
         if stopped:
-            log("chunk stopped by cancel", run_id=message.run_id, chunk=message.chunk, delivered=success)
+            log("chunk stopped by cancel", delivered=success)
         counted = self.store.count_chunk(message.run_id, message.chunk, success, error_count,
                                          rule_counts=Counter(e.rule for e in errors), error_rows=len(errors))
         elapsed = time.monotonic() - started
         if counted:
-            emit_metrics(run.record_type, success + error_count, error_count, elapsed)
-            log("chunk counted", run_id=message.run_id, chunk=message.chunk, success=success,
-                errors=error_count, seconds=round(elapsed, 3))
+            record_chunk(run.record_type, valid=success, delivered=0 if run.validate_only else success,
+                         rejected=error_count, seconds=elapsed)
+            log("chunk counted", success=success, errors=error_count, seconds=round(elapsed, 3))
         self._advance(run, Step.API_INTEGRATION)
         self._finish_if_done(message.run_id)
 
@@ -184,12 +193,18 @@ class Worker:
     def handle_dead_letter(self, body: str) -> None:
         """A work message that failed maxReceiveCount times (DESIGN 6)."""
         message = parse_message(body)
-        if isinstance(message, ChunkMessage):
-            self.fail_chunk(message, "the chunk failed on every attempt; its records were not delivered")
-        else:
-            run = self.store.get(message.run_id)
-            if run and self.store.fail(message.run_id, "planning the run failed on every attempt", run):
-                self.vault.release(run, self.store)
+        with message_keys(run_id=message.run_id, chunk=getattr(message, "chunk", None)):
+            if isinstance(message, ChunkMessage):
+                self.fail_chunk(message, "the chunk failed on every attempt; its records were not delivered")
+            elif isinstance(message, NotifyMessage):
+                self.webhooks.give_up(message, "the call could not be made on any attempt (the worker failed)")
+            else:
+                run = self.store.get(message.run_id)
+                if run and (ended := self.store.fail(message.run_id, "planning the run failed on every attempt",
+                                                     run)):
+                    record(RUNS_FINISHED, 1, Status=RunStatus.FAILED.value)
+                    self.vault.release(run, self.store)
+                    self._announce(ended)
 
     def fail_chunk(self, message: ChunkMessage, reason: str) -> None:
         """A chunk that kept failing (it reached the DLQ): its records count as errors, once."""
@@ -205,8 +220,8 @@ class Worker:
         if self.store.count_chunk(message.run_id, message.chunk, 0, message.rows, failed=True, reason=reason,
                                   rule_counts={"chunk_failed": message.rows}, error_rows=message.rows,
                                   message=message):
-            log("chunk failed for good", logging.ERROR, run_id=message.run_id, chunk=message.chunk,
-                records=message.rows)
+            record(CHUNKS_FAILED, 1)
+            log("chunk failed for good", logging.ERROR, records=message.rows)
         self._finish_if_done(message.run_id)
 
     def _finish_if_done(self, run_id: str) -> None:
@@ -214,10 +229,16 @@ class Worker:
         if run is None or run.status != RunStatus.RUNNING or not run.all_chunks_counted:
             return
         status, message = run.outcome()
-        if self.store.finish_if_done(run, status, message):
-            log("run finished", run_id=run_id, status=status.value, success=run.success_count,
-                errors=run.error_count)
+        if ended := self.store.finish_if_done(run, status, message):
+            record(RUNS_FINISHED, 1, Status=status.value)
+            log("run finished", status=status.value, success=run.success_count, errors=run.error_count)
             self.vault.release(run, self.store)
+            self._announce(ended)
+
+    def _announce(self, ended: Run) -> None:
+        """Publish the end of a run this worker ended (only the caller whose update ended it gets here)."""
+        if self.notices is not None:
+            self.notices.run_ended(ended)
 
 
 @dataclass

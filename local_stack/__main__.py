@@ -15,7 +15,9 @@ import sys
 import threading
 import warnings
 
+from local_stack import metrics as local_metrics
 from local_stack.environment import PROJECT_DIR, SANDBOX_TOKEN, apply, local_environment
+from local_stack.metrics import EmfTee, LocalMetrics
 
 # Printed once the API is bound and everything else has started: local_stack.child waits for it.
 READY_BANNER = "Records migration service, running locally"
@@ -38,21 +40,33 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def local_api_server(config, port: int):
-    """`chalice local`'s server, with room for a burst of connections.
+def local_api_server(config, port: int, metrics: LocalMetrics | None = None):
+    """`chalice local`'s server, with room for a burst of connections, and the local metrics at /local/metrics.
 
     Python's socket servers queue 5 connections; a client that sends twenty
     triggers at once then sees some reset.
     """
-    from chalice.local import LocalDevServer, ThreadedHTTPServer, create_local_server
+    from chalice.local import ChaliceRequestHandler, LocalDevServer, ThreadedHTTPServer, create_local_server
 
     class RoomyServer(ThreadedHTTPServer):
         request_queue_size = 128
 
-    # create_local_server prepares the app for local serving; keep that, swap the server class.
+    class WithLocalMetrics(ChaliceRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            if metrics is None or self.path.split("?", 1)[0] != local_metrics.PATH:
+                return super().do_GET()
+            body = local_metrics.answer(metrics)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    # create_local_server prepares the app for local serving; keep that, swap the server and handler classes.
     prepared = create_local_server(config.chalice_app, config, "127.0.0.1", 0)
     prepared.server.server_close()
-    return LocalDevServer(prepared.app_object, config, "127.0.0.1", port, server_cls=RoomyServer)
+    return LocalDevServer(prepared.app_object, config, "127.0.0.1", port, handler_cls=WithLocalMetrics,
+                          server_cls=RoomyServer)
 
 
 def taken_port(ports: dict[str, int]) -> str | None:
@@ -102,6 +116,10 @@ def main(argv: list[str] | None = None) -> int:
     if taken:
         print(taken, file=sys.stderr)
         return 1
+    # What the handlers of this process print (the API, the upload and DLQ pollers, the reaper) passes through
+    # here; the workers' documents come through their pipes (pollers.WorkerPool).
+    metrics = LocalMetrics()
+    sys.stdout = EmfTee(sys.stdout, metrics.add)
     quiet_logging()
     env = local_environment(emulator_url=f"http://127.0.0.1:{args.emulator_port}",
                             target_url=f"http://127.0.0.1:{args.target_port}",
@@ -119,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from chalice.cli.factory import CLIFactory
 
-    from local_stack import emulator, pollers, sandbox_target
+    from local_stack import emulator, pollers, run_events, sandbox_target
 
     emulator_server = emulator.start_emulator(args.emulator_port)
     emulator.deploy(env["STAGE"], args.target_token)
@@ -129,23 +147,27 @@ def main(argv: list[str] | None = None) -> int:
     target = sandbox_target.make_server(args.target_port, args.target_token, faults=json.loads(args.target_faults))
     threading.Thread(target=target.serve_forever, name="sandbox-target", daemon=True).start()
 
-    workers = pollers.WorkerPool(args.workers, env, env["WORK_QUEUE_NAME"])
+    workers = pollers.WorkerPool(args.workers, env, env["WORK_QUEUE_NAME"], metrics_sink=metrics.add)
     stop = threading.Event()
     pollers.start_poller_thread(env["UPLOADS_QUEUE_NAME"], "handle_upload", stop)
     pollers.start_poller_thread(env["WORK_DLQ_NAME"], "handle_dead_chunk", stop)
+    # The run-end events, routed by an EventBridge rule of the emulator's to a queue, shown by the target.
+    run_events.start_drain(run_events.subscribe(env["STAGE"]), target.state.record_event, stop)
     # app.py schedules the reaper every 5 minutes; locally once a minute is as cheap.
     pollers.start_schedule_thread("reap_stalled_runs", float(os.environ.get("REAPER_SECONDS", 60)), stop)
 
     config = CLIFactory(PROJECT_DIR).create_config_obj(chalice_stage_name=env["STAGE"])
-    api = local_api_server(config, args.api_port)
+    api = local_api_server(config, args.api_port, metrics)
     api_thread = threading.Thread(target=api.server.serve_forever, name="api", daemon=True)
     api_thread.start()
 
     print(f"""
 {READY_BANNER} (stage {env['STAGE']}):
   API and dashboard   http://127.0.0.1:{args.api_port}/
+  metrics             http://127.0.0.1:{args.api_port}{local_metrics.PATH}  (what CloudWatch would show)
   AWS emulator        http://127.0.0.1:{args.emulator_port}  (moto; table, queues, bucket from infra/)
   sandbox target      http://127.0.0.1:{args.target_port}/records/count  (bearer token: {args.target_token})
+  run-end events      http://127.0.0.1:{args.target_port}/events  (EventBridge); webhooks received: /webhooks
   workers             {args.workers} processes on {env['WORK_QUEUE_NAME']}
   access              {access}
   data root           {args.data_root}

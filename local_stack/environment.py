@@ -35,6 +35,8 @@ def local_environment(emulator_url: str, target_url: str, data_root: str = PROJE
         "AWS_SESSION_TOKEN": "local",
         "TARGET_API_URL": target_url,
         "DATA_ROOT": data_root,
+        # X-Ray needs the daemon only Lambda runs (chalicelib/observability.py would not trace here anyway).
+        "POWERTOOLS_TRACE_DISABLED": "true",
     })
     return env
 

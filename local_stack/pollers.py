@@ -112,9 +112,14 @@ def poll(queue_name: str, handler_name: str, stop: threading.Event | None = None
                 sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
 
 
-def _worker_process(env: dict[str, str], queue_name: str, handler_name: str) -> None:
+def _worker_process(env: dict[str, str], queue_name: str, handler_name: str, metrics=None) -> None:
     os.environ.update(env)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us
+    if metrics is not None:  # the metric documents this worker prints go to the stack too (local_stack/metrics.py)
+        import sys
+
+        from local_stack.metrics import EmfTee
+        sys.stdout = EmfTee(sys.stdout, metrics.send)
     from local_stack.__main__ import quiet_logging
     quiet_logging()
     poll(queue_name, handler_name)
@@ -127,16 +132,33 @@ class WorkerPool:
     new instance; the message it held comes back after the visibility timeout.
     """
 
-    def __init__(self, count: int, env: dict[str, str], queue_name: str, handler_name: str = "process_work"):
+    def __init__(self, count: int, env: dict[str, str], queue_name: str, handler_name: str = "process_work",
+                 metrics_sink=None):
         self._args = (env, queue_name, handler_name)
         self._context = multiprocessing.get_context("spawn")
+        self._metrics_sink = metrics_sink  # takes each EMF document a worker prints
         self.processes = [self._start(i) for i in range(count)]
 
     def _start(self, index: int) -> multiprocessing.Process:
-        process = self._context.Process(target=_worker_process, args=self._args, name=f"worker-{index + 1}",
-                                        daemon=True)
+        # A pipe per worker, not one queue for all: a worker killed mid-send breaks its own pipe only.
+        receiver, sender = self._context.Pipe(duplex=False) if self._metrics_sink else (None, None)
+        process = self._context.Process(target=_worker_process, args=(*self._args, sender),
+                                        name=f"worker-{index + 1}", daemon=True)
         process.start()
+        if receiver is not None:
+            sender.close()  # the worker holds its end: when it ends, the reader sees the pipe close
+            threading.Thread(target=self._read_metrics, args=(receiver,), name=f"{process.name}-metrics",
+                             daemon=True).start()
         return process
+
+    def _read_metrics(self, receiver) -> None:
+        with receiver:
+            while True:
+                try:
+                    document = receiver.recv()
+                except Exception:  # the worker ended, or died half-way through a document
+                    return
+                self._metrics_sink(document)
 
     def replace_dead(self) -> int:
         replaced = 0

@@ -18,11 +18,20 @@ per-record rejections. It keeps counts and hashes, never the records, unless
 a test asks it to (`{"keep_records": true}`): then GET /records/<endpoint>
 gives back every record taken, in file order, exactly as it arrived
 (`?run=<run id>` for one run's).
+
+It also shows what the service says when a run ends (docs/notifications.md):
+GET /events lists the run-end events the local stack's EventBridge routed to it
+(local_stack/run_events.py), and POST /webhooks is a webhook receiver that checks
+each call's signature with WEBHOOK_SECRET, as docs/notifications.md shows a
+receiver should, and keeps it; GET /webhooks lists the calls, each with
+`signature_valid`. `?fail_first=<n>` on the webhook URL answers 500 to the first
+n calls of each event, for the retries to be seen.
 """
 from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import random
 import secrets
@@ -34,6 +43,9 @@ from urllib.parse import parse_qs, urlsplit
 
 OAUTH_CLIENT_ID = "migration-client"
 BASIC_USER = "migration"
+# The key webhook calls to POST /webhooks are checked with: a run names it as `notify.secret`.
+WEBHOOK_SECRET = "local-webhook-secret-change-me"
+WEBHOOK_TOLERANCE_SECONDS = 300
 
 
 @dataclass
@@ -71,7 +83,14 @@ class TargetState:
         self.faults = Faults()
         self.random = random.Random()
         self.access_tokens: dict[str, float] = {}
+        self.events: list[dict] = []     # run-end events, as EventBridge delivered them (GET /events)
+        self.webhooks: list[dict] = []   # webhook calls received (GET /webhooks)
+        self.webhook_failures: dict[str, int] = {}  # event id -> 500s answered (fail_first)
         self.reset()
+
+    def record_event(self, event: dict) -> None:
+        with self.lock:
+            self.events.append(event)
 
     def reset(self) -> None:
         self.calls = self.duplicate_calls = self.records = self.rejected = 0
@@ -163,6 +182,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(200, {"records": records})
         elif path == "/health":
             self._answer(200, {"status": "ok"})
+        elif path in ("/events", "/webhooks"):
+            with self.state.lock:
+                kept = list(self.state.events if path == "/events" else self.state.webhooks)
+            self._answer(200, {path[1:]: kept})
         else:
             self._answer(404, {"detail": "not found"})
 
@@ -193,6 +216,8 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self._body()
         if parts == ["oauth", "token"]:
             return self._token(raw)
+        if parts == ["webhooks"]:
+            return self._webhook(raw, parse_qs(url.query))
         if len(parts) != 2 or parts[0] != "records":
             return self._answer(404, {"detail": "POST /records/<endpoint>"})
         faults = Faults(**asdict(self.state.faults))
@@ -225,6 +250,32 @@ class _Handler(BaseHTTPRequestHandler):
         with self.state.lock:
             self.state.access_tokens[token] = time.monotonic() + ttl
         self._answer(200, {"access_token": token, "token_type": "Bearer", "expires_in": ttl})
+
+    def _webhook(self, raw: bytes, query: dict) -> None:
+        """A webhook receiver, as docs/notifications.md says to write one: check, keep, answer 2xx."""
+        timestamp = self.headers.get("X-Timestamp", "")
+        valid = verify_signature(WEBHOOK_SECRET, timestamp, raw, self.headers.get("X-Signature", ""))
+        event_id = self.headers.get("X-Event-Id", "")
+        try:
+            event = json.loads(raw)
+        except ValueError:
+            event = None
+        with self.state.lock:
+            failed = self.state.webhook_failures.get(event_id, 0)
+            if failed < int(query.get("fail_first", ["0"])[0]):
+                self.state.webhook_failures[event_id] = failed + 1
+                status = 500
+            else:
+                status = 204 if valid else 401
+            self.state.webhooks.append({"event_id": event_id, "timestamp": timestamp, "signature_valid": valid,
+                                        "answered": status, "event": event})
+        if status == 204:
+            self.send_response(204)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        else:
+            self._answer(status, {"detail": "failing on purpose (fail_first)" if status == 500
+                                  else "signature does not match"})
 
     def _records(self, endpoint: str, raw: bytes, faults: Faults) -> None:
         state = self.state
@@ -290,6 +341,15 @@ class _Handler(BaseHTTPRequestHandler):
         if key:
             state.answers[key] = answer
         return answer
+
+
+def verify_signature(secret: str, timestamp: str, body: bytes, signature: str,
+                     tolerance_seconds: int = WEBHOOK_TOLERANCE_SECONDS) -> bool:
+    """A webhook call is the service's, its body the one signed, and it is recent: docs/notifications.md's check."""
+    if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > tolerance_seconds:
+        return False  # no time, or too old: a replay
+    expected = "sha256=" + hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, signature)
 
 
 def _batch_order(key: str) -> tuple:

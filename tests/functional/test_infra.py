@@ -1,14 +1,15 @@
-"""The infrastructure template, the Chalice stages and the IAM policy agree.
+"""The infrastructure template and the Chalice stages agree.
 
 infra/template.json is the single source of the resources Chalice does not
 manage. It is merged into `chalice package` for AWS and deployed by the local
 stack into the emulator, so these tests check that it lints, that moto's
-CloudFormation creates it, and that .chalice/config.json and the IAM policy
-name exactly what it creates.
+CloudFormation creates it, and that .chalice/config.json names exactly what it
+creates. The deployed stages name resources by reference (`${RunsTable}`), which
+tools/package.py turns into CloudFormation's; the real packaged template, with
+each function's role, is checked in test_package.py.
 """
 from __future__ import annotations
 
-import copy
 import json
 import os
 import re
@@ -24,11 +25,12 @@ from moto import mock_aws
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = ROOT / "infra" / "template.json"
 CONFIG_PATH = ROOT / ".chalice" / "config.json"
-POLICY_PATH = ROOT / ".chalice" / "policy-dev.json"
+STAGE_SETTINGS_PATH = ROOT / "infra" / "stages.json"
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
-STAGES = ("test", "local", "dev")
+STAGES = ("test", "local", "dev", "prod")
+DEPLOYED_STAGES = ("dev", "prod")
 
 # Resource types moto 5.2.5's CloudFormation skips (with a warning) instead of
 # creating. The template stays correct for AWS; tests check them statically.
@@ -49,7 +51,10 @@ def _load(path: Path) -> dict:
 
 TEMPLATE = _load(TEMPLATE_PATH)
 CONFIG = _load(CONFIG_PATH)
-POLICY = _load(POLICY_PATH)
+STAGE_SETTINGS = _load(STAGE_SETTINGS_PATH)
+# The functions app.py defines, by Chalice's names, and their policy files.
+FUNCTIONS = {"api_handler", "api_key_authorizer", "process_work", "handle_dead_chunk", "handle_upload",
+             "reap_stalled_runs"}
 
 
 def _lint(template: dict) -> list[str]:
@@ -143,6 +148,7 @@ def test_alarms_watch_the_dead_letter_queues_and_the_work_queue_age():
         (a["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0], a["Properties"]["MetricName"]):
             (a["Properties"]["ComparisonOperator"], a["Properties"]["Threshold"])
         for a in _resources_of_type("AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("Namespace") == "AWS/SQS"  # the others: tests/functional/test_observability.py
     }
     assert alarms == {
         ("WorkDeadLetterQueue", "ApproximateNumberOfMessagesVisible"): ("GreaterThanThreshold", 0),
@@ -162,7 +168,63 @@ def test_uploads_queue_accepts_messages_from_the_data_bucket_only():
     assert statement["Condition"]["ArnLike"]["aws:SourceArn"]["Fn::Sub"].endswith(
         ":s3:::records-migration-data-${Stage}-${AWS::AccountId}")
     assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
-    assert TEMPLATE["Resources"]["DataBucket"]["DependsOn"] == "UploadsQueuePolicy"
+    assert "UploadsQueuePolicy" in TEMPLATE["Resources"]["DataBucket"]["DependsOn"]
+
+
+def test_data_bucket_is_versioned_and_logged_and_its_outputs_expire():
+    """GIVEN the data bucket (moto applies none of this, so checked in the template)
+    THEN it is versioned, logs its accesses to the stack's logging bucket, and expires the run outputs under
+    data/output/ and tenants/ after OutputExpirationDays, with their old versions a day later; other old
+    versions go after 30 days."""
+    bucket = TEMPLATE["Resources"]["DataBucket"]
+    properties = bucket["Properties"]
+    assert properties["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert properties["LoggingConfiguration"] == {"DestinationBucketName": {"Ref": "AccessLogsBucket"},
+                                                  "LogFilePrefix": "data-bucket/"}
+    assert "AccessLogsBucketPolicy" in bucket["DependsOn"]
+    rules = {rule["Id"]: rule for rule in properties["LifecycleConfiguration"]["Rules"]}
+    assert all(rule["Status"] == "Enabled" for rule in rules.values())
+    expiring = {rule["Prefix"]: (rule["ExpirationInDays"], rule["NoncurrentVersionExpiration"])
+                for rule in rules.values() if "ExpirationInDays" in rule}
+    assert expiring == {prefix: ({"Ref": "OutputExpirationDays"}, {"NoncurrentDays": 1})
+                        for prefix in ("data/output/", "tenants/")}
+    assert rules["expire-old-versions"]["NoncurrentVersionExpiration"] == {"NoncurrentDays": 30}
+    assert "Prefix" not in rules["expire-old-versions"]
+    # Nothing under incoming/ expires: a retry reads its run's file again.
+    assert not any(rule.get("Prefix", "").startswith("incoming") for rule in rules.values())
+
+
+def test_access_logs_are_kept_private_for_the_log_retention():
+    """GIVEN the logging bucket and its policy (moto skips bucket policies)
+    THEN only S3's log delivery may write, from this stage's data bucket in this account, under data-bucket/;
+    the logs expire after LogRetentionDays and are reached over TLS only."""
+    logs = TEMPLATE["Resources"]["AccessLogsBucket"]
+    assert logs["DeletionPolicy"] == "Retain"
+    properties = logs["Properties"]
+    assert set(properties["PublicAccessBlockConfiguration"].values()) == {True}
+    assert properties["LifecycleConfiguration"]["Rules"] == [
+        {"Id": "expire-access-logs", "Status": "Enabled", "ExpirationInDays": {"Ref": "LogRetentionDays"}}]
+    allow, deny = TEMPLATE["Resources"]["AccessLogsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert allow["Principal"] == {"Service": "logging.s3.amazonaws.com"} and allow["Action"] == "s3:PutObject"
+    assert allow["Resource"] == {"Fn::Sub": "${AccessLogsBucket.Arn}/data-bucket/*"}
+    assert allow["Condition"]["ArnLike"]["aws:SourceArn"]["Fn::Sub"].endswith(
+        ":s3:::records-migration-data-${Stage}-${AWS::AccountId}")
+    assert allow["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_retention_parameters_and_every_stages_defaults():
+    """GIVEN the retention parameters and infra/stages.json
+    THEN each deployable stage sets a valid value for each, and its API throttling."""
+    parameters = TEMPLATE["Parameters"]
+    retention = parameters["LogRetentionDays"]["AllowedValues"]
+    assert set(STAGE_SETTINGS) == set(DEPLOYED_STAGES)
+    for stage, settings in STAGE_SETTINGS.items():
+        assert set(settings["parameters"]) == {"LogRetentionDays", "OutputExpirationDays"}
+        assert settings["parameters"]["LogRetentionDays"] in retention
+        assert settings["parameters"]["OutputExpirationDays"] >= parameters["OutputExpirationDays"]["MinValue"]
+        throttling = settings["api_throttling"]
+        assert 0 < throttling["rate_limit"] <= throttling["burst_limit"]
 
 
 # --- The template deployed into moto ------------------------------------------
@@ -174,6 +236,8 @@ def test_every_stage_deploys_into_one_account(deployed):
     missing from its CloudFormation."""
     assert deployed["statuses"] == {stage: "CREATE_COMPLETE" for stage in STAGES}
     assert deployed["skipped"] <= MOTO_SKIPS
+    for stage in STAGES:
+        assert deployed["outputs"][stage]["AccessLogsBucketName"] == f"records-migration-logs-{stage}-{ACCOUNT}"
 
 
 def test_runs_table_has_keys_indexes_and_ttl(deployed):
@@ -318,7 +382,7 @@ def test_dashboard_shows_queues_functions_and_record_metrics(deployed):
                   "records-migration-uploads-dlq-test"):
         assert f'"{queue}"' in text
     assert "FunctionName=records-migration-test" in text
-    for metric in ("RecordsProcessed", "RecordsFailed", "ChunkSeconds", "RecordType"):
+    for metric in ("RecordsProcessed", "RecordsRejected", "ChunkSeconds", "RecordType"):
         assert metric in text
     assert "${" not in body
     alarm_widget = next(w for w in widgets if w["type"] == "alarm")
@@ -328,105 +392,93 @@ def test_dashboard_shows_queues_functions_and_record_metrics(deployed):
     }
 
 
-# --- Chalice stages and IAM policy ---------------------------------------------
+# --- Chalice stages and IAM policies ---------------------------------------------
 
 
-@pytest.mark.parametrize("stage", ["local", "dev"])
+def _resolved(value: str, outputs: dict[str, str], stage: str) -> str:
+    """A deployed stage's setting as CloudFormation fills it in, from the stack's outputs: `${RunsTable}`,
+    `${WorkQueue.QueueName}`, `${Stage}` (tools/package.py turns them into Ref, GetAtt and Sub)."""
+    known = {"Stage": stage, "RunsTable": outputs["RunsTableName"], "AccessTable": outputs["AccessTableName"],
+             "WorkQueue.QueueName": outputs["WorkQueueName"], "UploadsQueue.QueueName": outputs["UploadsQueueName"],
+             "WorkDeadLetterQueue.QueueName": outputs["WorkDeadLetterQueueName"],
+             "DataBucket": outputs["DataBucketName"]}
+    return re.sub(r"\$\{([^}]+)\}", lambda m: known[m.group(1)], value)
+
+
+@pytest.mark.parametrize("stage", ["local", *DEPLOYED_STAGES])
 def test_chalice_stage_names_the_resources_the_template_creates(deployed, stage):
     """GIVEN the Chalice stage's environment variables
     WHEN the template is deployed with the same Stage
-    THEN the variables name exactly the table, queues and bucket it created."""
+    THEN the variables name exactly the table, queues and bucket it created: the local stage by name, the
+    deployed ones by reference to the stack's resources (no account id to fill in by hand)."""
     env = CONFIG["stages"][stage]["environment_variables"]
     out = deployed["outputs"][stage]
     assert set(env) == STAGE_VARIABLES
     assert env["STAGE"] == stage
-    assert env["RUNS_TABLE_NAME"] == out["RunsTableName"]
-    assert env["ACCESS_TABLE_NAME"] == out["AccessTableName"]
-    assert env["WORK_QUEUE_NAME"] == out["WorkQueueName"]
-    assert env["UPLOADS_QUEUE_NAME"] == out["UploadsQueueName"]
-    assert env["WORK_DLQ_NAME"] == out["WorkDeadLetterQueueName"]
-    # dev names the bucket with an ACCOUNT placeholder the operator fills in.
-    bucket = env["DATA_BUCKET"].replace("ACCOUNT", ACCOUNT)
-    assert bucket == out["DataBucketName"]
-    if stage == "dev":
-        assert env["DATA_ROOT"] == f"s3://{env['DATA_BUCKET']}/"
+    named = {k: _resolved(v, out, stage) for k, v in env.items()}
+    assert named["RUNS_TABLE_NAME"] == out["RunsTableName"]
+    assert named["ACCESS_TABLE_NAME"] == out["AccessTableName"]
+    assert named["WORK_QUEUE_NAME"] == out["WorkQueueName"]
+    assert named["UPLOADS_QUEUE_NAME"] == out["UploadsQueueName"]
+    assert named["WORK_DLQ_NAME"] == out["WorkDeadLetterQueueName"]
+    assert named["DATA_BUCKET"] == out["DataBucketName"] == f"records-migration-data-{stage}-{ACCOUNT}"
+    if stage in DEPLOYED_STAGES:
+        assert env["DATA_BUCKET"] == "${DataBucket}"  # never a literal account
+        assert named["DATA_ROOT"] == f"s3://{out['DataBucketName']}/"
     else:
         assert env["DATA_ROOT"] == "."
-    assert env["TARGET_CREDENTIALS_SECRET"] == f"records-migration/{stage}/target-credentials"
-    assert env["RUN_SECRETS_PREFIX"] == f"records-migration/{stage}/runs/"
+    assert named["TARGET_CREDENTIALS_SECRET"] == f"records-migration/{stage}/target-credentials"
+    assert named["RUN_SECRETS_PREFIX"] == f"records-migration/{stage}/runs/"
     assert int(env["CHUNK_RECORDS"]) > 0
 
 
-def test_function_timeouts_fit_the_queues_that_feed_them():
-    """GIVEN the dev stage's per-function timeouts
+def test_every_stage_shares_one_set_of_function_settings():
+    """GIVEN .chalice/config.json
+    THEN the functions' settings (policies, timeouts, memory) are set once for every stage, and the stages
+    differ in their environment only."""
+    assert CONFIG["autogen_policy"] is False
+    assert CONFIG["api_gateway_stage"] == "api"
+    assert CONFIG["lambda_timeout"] == 60 and CONFIG["lambda_memory_size"] == 1024
+    assert CONFIG["xray"] is True  # active tracing, for Powertools Tracer
+    for stage, settings in CONFIG["stages"].items():
+        assert set(settings) == {"environment_variables"}, stage
+    assert set(CONFIG["stages"]) == {"local", *DEPLOYED_STAGES}
+
+
+def test_function_timeouts_fit_the_queues_that_feed_them_and_api_gateway():
+    """GIVEN the per-function timeouts
     THEN each SQS-fed function may run no longer than its queue hides a
-    message (Lambda refuses the event source otherwise)."""
-    dev = CONFIG["stages"]["dev"]
-    functions = dev["lambda_functions"]
+    message (Lambda refuses the event source otherwise), and the API's
+    functions end before API Gateway gives up on them (29 s)."""
+    functions = CONFIG["lambda_functions"]
+
+    def timeout(function: str) -> int:
+        return functions[function].get("lambda_timeout", CONFIG["lambda_timeout"])
 
     def visibility(logical_id: str) -> int:
         return TEMPLATE["Resources"][logical_id]["Properties"].get("VisibilityTimeout", 30)
 
-    assert functions["process_work"] == {"lambda_timeout": 900, "lambda_memory_size": 3008}
-    assert functions["process_work"]["lambda_timeout"] <= visibility("WorkQueue")
-    assert functions["handle_upload"]["lambda_timeout"] <= visibility("UploadsQueue")
-    assert functions["handle_dead_chunk"]["lambda_timeout"] <= visibility("WorkDeadLetterQueue")
-    assert functions["reap_stalled_runs"]["lambda_timeout"] == 300
-    assert dev["lambda_timeout"] == 60
-    assert dev["autogen_policy"] is False
-    assert dev["iam_policy_file"] == POLICY_PATH.name
-    assert dev["api_gateway_stage"] == "api"
+    assert timeout("process_work") == 900 and functions["process_work"]["lambda_memory_size"] == 3008
+    assert timeout("process_work") <= visibility("WorkQueue")
+    assert timeout("handle_upload") <= visibility("UploadsQueue")
+    assert timeout("handle_dead_chunk") <= visibility("WorkDeadLetterQueue")
+    assert timeout("reap_stalled_runs") == 300
+    assert timeout("api_handler") <= 28
+    assert timeout("api_key_authorizer") <= 28
 
 
-def _merged_with_policy() -> dict:
-    """What `chalice package --merge-template` produces for the policy: the
-    template plus an IAM role whose inline policy is policy-dev.json."""
-    merged = copy.deepcopy(TEMPLATE)
-    merged["Resources"]["ProcessWorkRole"] = {
-        "Type": "AWS::IAM::Role",
-        "Properties": {
-            "AssumeRolePolicyDocument": {
-                "Version": "2012-10-17",
-                "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                               "Principal": {"Service": "lambda.amazonaws.com"}}],
-            },
-            "Policies": [{"PolicyName": "ProcessWorkRolePolicy", "PolicyDocument": POLICY}],
-        },
-    }
-    return merged
-
-
-def test_policy_lints_once_merged_into_the_template():
-    """GIVEN policy-dev.json, which refers to the template's resources
-    WHEN it is placed in the template as Chalice places it
-    THEN cfn-lint accepts it: every reference resolves, every action exists."""
-    assert _lint(_merged_with_policy()) == []
-
-
-def test_policy_grants_only_what_the_functions_use():
-    """GIVEN policy-dev.json
-    THEN it grants the listed actions on the stage's own resources only."""
-    grants = {s["Sid"]: (set(s["Action"]), s["Resource"]) for s in POLICY["Statement"]}
-    assert all(s["Effect"] == "Allow" for s in POLICY["Statement"])
-    actions, resources = grants["RunsTable"]
-    assert actions == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
-                       "dynamodb:Query", "dynamodb:ConditionCheckItem"}
-    assert resources == [{"Fn::GetAtt": ["RunsTable", "Arn"]}, {"Fn::Sub": "${RunsTable.Arn}/index/*"}]
-    actions, resources = grants["Queues"]
-    assert actions == {"sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage",
-                       "sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"}
-    assert {r["Fn::GetAtt"][0] for r in resources} == set(_resources_of_type("AWS::SQS::Queue"))
-    assert grants["DataBucketList"] == ({"s3:ListBucket"}, [{"Fn::GetAtt": ["DataBucket", "Arn"]}])
-    assert grants["DataBucketObjects"] == ({"s3:GetObject", "s3:PutObject"},
-                                           [{"Fn::Sub": "${DataBucket.Arn}/*"}])
-    actions, (secrets,) = grants["StageSecrets"]
-    assert actions == {"secretsmanager:CreateSecret", "secretsmanager:GetSecretValue",
-                       "secretsmanager:DeleteSecret", "secretsmanager:TagResource"}
-    env = CONFIG["stages"]["dev"]["environment_variables"]
-    pattern = secrets["Fn::Sub"].rsplit(":secret:", 1)[1]
-    assert pattern == "records-migration/dev/*"
-    assert env["RUN_SECRETS_PREFIX"].startswith(pattern[:-1])
-    assert env["TARGET_CREDENTIALS_SECRET"].startswith(pattern[:-1])
-    metrics = next(s for s in POLICY["Statement"] if s["Sid"] == "Metrics")
-    assert metrics["Action"] == ["cloudwatch:PutMetricData"]
-    assert metrics["Condition"] == {"StringEquals": {"cloudwatch:namespace": "RecordsMigration"}}
+def test_every_function_has_a_policy_of_its_own():
+    """GIVEN the functions app.py defines
+    THEN each names its own policy file, every policy file is some function's, and each is a policy whose
+    statements all allow (the grants themselves are checked on the packaged roles, test_package.py)."""
+    functions = CONFIG["lambda_functions"]
+    assert set(functions) == FUNCTIONS
+    files = [functions[name]["iam_policy_file"] for name in FUNCTIONS]
+    assert len(set(files)) == len(files)
+    assert {p.name for p in (ROOT / ".chalice").glob("policy-*.json")} == set(files)
+    for name in files:
+        policy = _load(ROOT / ".chalice" / name)
+        assert policy["Version"] == "2012-10-17"
+        assert {s["Effect"] for s in policy["Statement"]} == {"Allow"}
+        # one policy for every stage: stage names only through ${Stage}
+        assert not re.search(r"/(dev|prod|local)/", json.dumps(policy)), name

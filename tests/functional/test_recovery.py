@@ -79,14 +79,22 @@ def test_upload_starts_one_run_even_when_the_notification_comes_twice(harness, m
     assert status["status"] == "completed" and status["progress"]["success_count"] == 1
 
 
-def test_s3_test_event_and_unknown_folders_start_nothing(harness):
+def test_s3_test_event_starts_nothing_and_unknown_folders_are_failed_runs_that_say_why(harness):
     bucket = "records-migration-data-test-123456789012"
-    for body in (json.dumps({"Event": "s3:TestEvent", "Bucket": bucket}),
-                 upload_event(bucket, "incoming/pension/x.csv"),
-                 upload_event(bucket, "incoming/x.csv")):
-        harness.invoke({"Body": body, "MessageId": "m", "ReceiptHandle": "r"}, handler="handle_upload",
-                       queue="uploads")
+    harness.invoke({"Body": json.dumps({"Event": "s3:TestEvent", "Bucket": bucket}), "MessageId": "m",
+                    "ReceiptHandle": "r"}, handler="handle_upload", queue="uploads")
     assert harness.get("/api/v1/migrations").json_body["count"] == 0
+    for key in ("incoming/pension/x.csv", "incoming/x.csv"):
+        harness.invoke({"Body": upload_event(bucket, key), "MessageId": "m", "ReceiptHandle": "r"},
+                       handler="handle_upload", queue="uploads")
+    runs = {r["file_path"]: r for r in harness.get("/api/v1/migrations").json_body["migrations"]}
+    assert {path: r["status"] for path, r in runs.items()} == {
+        f"s3://{bucket}/incoming/pension/x.csv": "failed", f"s3://{bucket}/incoming/x.csv": "failed"}
+    assert runs[f"s3://{bucket}/incoming/pension/x.csv"]["error_message"].startswith(
+        "record_type: unknown record type 'pension'")
+    assert runs[f"s3://{bucket}/incoming/x.csv"]["error_message"] == (
+        "file_path: an upload starts a migration only under incoming/<record_type>/ or "
+        "incoming/<tenant>/<record_type>/")
 
 
 def test_reaper_sends_a_lost_plan_again_and_the_run_completes(harness):

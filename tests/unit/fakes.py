@@ -8,7 +8,9 @@ meaning, in memory:
   `get` hands out a copy, as reading an item does;
 - `FakeWorkQueue` for `chalicelib.work_queue.WorkQueue` (SQS): the messages sent,
   in order;
-- `FakeVault` for `chalicelib.credentials.CredentialVault` (Secrets Manager).
+- `FakeVault` for `chalicelib.credentials.CredentialVault` (Secrets Manager);
+- `FakeEventBus` for `chalicelib.notifications.EventBus` (EventBridge): the run-end
+  documents published, in order.
 
 The data root is the real `DataRoot` over a temporary folder (`local_data_root`);
 `wire` puts the service, the worker and the reaper together over them.
@@ -27,8 +29,9 @@ from botocore.exceptions import ClientError
 
 from chalicelib.bootstrap import checked_record_specs, record_specs
 from chalicelib.config import Settings
-from chalicelib.messages import ChunkMessage, PlanMessage
+from chalicelib.messages import ChunkMessage, NotifyMessage, PlanMessage
 from chalicelib.models import RunStatus, Step, STEP_ORDER
+from chalicelib.notifications import EventBus, EventNotPublished, RunEndNotices
 from chalicelib.outbound import OutboundPolicy
 from chalicelib.run import Run, audit_entry
 from chalicelib.runs import now_iso
@@ -154,11 +157,11 @@ class FakeRunStore:
     def chunk_counted(self, run_id: str, chunk: int) -> bool:
         return chunk in self.markers.get(run_id, {})
 
-    def finish_if_done(self, run: Run, status: RunStatus, error_message: str | None = None) -> bool:
+    def finish_if_done(self, run: Run, status: RunStatus, error_message: str | None = None) -> Run | None:
         current = self.runs.get(run.run_id)
         if (current is None or current.status != RunStatus.RUNNING or current.chunks_done != run.chunks_done
                 or current.chunks_failed != run.chunks_failed):
-            return False  # another worker ended it, or counted another chunk since `run` was read
+            return None  # another worker ended it, or counted another chunk since `run` was read
         at = now_iso()
         current.status, current.completed_at, current.updated_at = status, at, at
         current.duration = _seconds_between(run.started_at, at)
@@ -167,19 +170,19 @@ class FakeRunStore:
             {"step": Step.COMPLETED.value if status == RunStatus.COMPLETED else status.value, "at": at})
         if error_message:
             current.error_message = error_message
-        return True
+        return copy.deepcopy(current)  # the run as it ended, as the table's update answers it
 
-    def fail(self, run_id: str, error_message: str, run: Run | None = None) -> bool:
+    def fail(self, run_id: str, error_message: str, run: Run | None = None) -> Run | None:
         return self._end(run_id, RunStatus.FAILED, run, error_message=error_message)
 
-    def cancel(self, run_id: str, run: Run | None = None, by: str = "") -> bool:
+    def cancel(self, run_id: str, run: Run | None = None, by: str = "") -> Run | None:
         return self._end(run_id, RunStatus.CANCELLED, run, audit=("cancelled", by))
 
     def _end(self, run_id: str, status: RunStatus, seen: Run | None, error_message: str | None = None,
-             audit: tuple[str, str] | None = None) -> bool:
+             audit: tuple[str, str] | None = None) -> Run | None:
         current = self.runs.get(run_id)
         if current is None or not current.active:
-            return False
+            return None
         seen = seen if seen is not None else current
         at = now_iso()
         current.status, current.completed_at, current.updated_at = status, at, at
@@ -191,9 +194,10 @@ class FakeRunStore:
             current.error_message = error_message
         if audit:
             current.audit.append(audit_entry(*audit, at))
-        return True
+        return copy.deepcopy(current)
 
-    def reopen_for_retry(self, run: Run, failed_chunks: int, credentials_ref: str | None, by: str = "") -> bool:
+    def reopen_for_retry(self, run: Run, failed_chunks: int, credentials_ref: str | None, by: str = "",
+                         notify: tuple[str, str] | None = None) -> bool:
         current = self.runs.get(run.run_id)
         if (current is None or current.status not in (RunStatus.COMPLETED, RunStatus.FAILED)
                 or current.chunks_failed != failed_chunks):
@@ -205,6 +209,8 @@ class FakeRunStore:
         current.audit.append(audit_entry("retried", by, at))
         if credentials_ref:
             current.credentials_ref = credentials_ref
+        current.notify_url, current.notify_secret_ref = notify if notify else (None, None)
+        current.notification = None
         current.completed_at = current.duration = current.error_message = None
         return True
 
@@ -233,6 +239,14 @@ class FakeRunStore:
         if run_id in self.runs:
             self.runs[run_id].credentials_ref = None
 
+    def record_notification(self, run_id: str, notification: dict, new_end: bool = False) -> bool:
+        run = self.runs.get(run_id)
+        if run is None or not (new_end or run.notification is None
+                               or run.notification.get("event_id") == notification["event_id"]):
+            return False
+        run.notification = dict(notification)
+        return True
+
     # ------------------------------------------------------------------ helpers
     @staticmethod
     def _step(run: Run, step: Step, at: str) -> None:
@@ -256,6 +270,9 @@ class FakeWorkQueue:
     def send_plan(self, run_id: str) -> None:
         self.sent.append(PlanMessage(run_id))
 
+    def send_notify(self, message: NotifyMessage) -> None:
+        self.sent.append(message)
+
     def send_chunks(self, chunks) -> None:
         self.sent.extend(chunks)
 
@@ -267,6 +284,10 @@ class FakeWorkQueue:
     @property
     def chunks(self) -> list[ChunkMessage]:
         return [m for m in self.sent if isinstance(m, ChunkMessage)]
+
+    @property
+    def notices(self) -> list[NotifyMessage]:
+        return [m for m in self.sent if isinstance(m, NotifyMessage)]
 
     def take(self) -> list[PlanMessage | ChunkMessage]:
         """The messages waiting, as a worker would receive them; the queue is left empty."""
@@ -291,6 +312,16 @@ class FakeVault:
             raise ClientError({"Error": {"Code": "ResourceExistsException", "Message": name}}, "CreateSecret")
         self.secrets[name] = dict(credentials)
         return name
+
+    def webhook_secret_name(self, run_id: str, retry_count: int = 0) -> str:
+        return f"{self._prefix}{run_id}/webhook" + (f"-retry-{retry_count}" if retry_count else "")
+
+    def store_webhook_secret(self, name: str, run_id: str, secret: str) -> str:
+        self.secrets.setdefault(name, {"webhook_secret": secret})
+        return name
+
+    def webhook_secret(self, reference: str) -> str | None:
+        return self.secrets.get(reference, {}).get("webhook_secret")
 
     def for_run(self, reference: str | None) -> dict | None:
         for name in (reference, self._default):
@@ -317,6 +348,20 @@ class FakeVault:
         return {k: v for k, v in self.secrets.items() if k.startswith(self._prefix)}
 
 
+class FakeEventBus(EventBus):
+    """EventBus in memory: every document published, in order. With `refusing`, every publish raises, as
+    EventBridge refusing the entry does."""
+
+    def __init__(self):
+        self.published: list[dict] = []
+        self.refusing = False
+
+    def publish(self, document: dict) -> None:
+        if self.refusing:
+            raise EventNotPublished("ThrottlingException")
+        self.published.append(copy.deepcopy(document))
+
+
 # ---------------------------------------------------------------------- wiring
 
 @dataclass
@@ -329,24 +374,29 @@ class Wiring:
     queue: FakeWorkQueue
     vault: FakeVault
     data_root: DataRoot
+    bus: FakeEventBus
+
+    @property
+    def notices(self) -> RunEndNotices:
+        return RunEndNotices(self.bus, self.queue, self.store)
 
     @property
     def service(self) -> MigrationService:
         return MigrationService(self.store, self.queue, self.data_root, self.vault, record_specs(),
-                                OutboundPolicy.from_settings(self.settings))
+                                OutboundPolicy.from_settings(self.settings), notices=self.notices)
 
     @property
     def worker(self) -> "Worker":
         from chalicelib.worker import Worker
         # http=None: file output and validate_only make no call, and a call would fail loudly
         return Worker(self.settings, self.store, self.queue, self.data_root, self.vault, checked_record_specs(),
-                      None)
+                      None, notices=self.notices)
 
     @property
     def reaper(self) -> "Reaper":
         from chalicelib.reaper import Reaper
         return Reaper(self.store, self.vault, self.queue, self.settings.stalled_after_seconds,
-                      self.settings.replan_after_seconds)
+                      self.settings.replan_after_seconds, notices=self.notices)
 
     def write(self, relative: str, data: bytes) -> str:
         path = self.root / relative
@@ -360,7 +410,7 @@ def wire(root: Path, **environ: str) -> Wiring:
     settings = Settings.from_environ({"STAGE": "test", "DATA_ROOT": str(root), **environ})
     return Wiring(root, settings, FakeRunStore(settings.marker_ttl_seconds), FakeWorkQueue(),
                   FakeVault(settings.run_secrets_prefix, settings.target_credentials_secret),
-                  local_data_root(root))
+                  local_data_root(root), FakeEventBus())
 
 
 # ------------------------------------------------------------------- test data

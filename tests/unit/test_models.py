@@ -242,7 +242,7 @@ def test_problems_are_answered_in_the_order_the_api_always_used():
 def test_an_unknown_field_is_refused_with_the_fields_allowed():
     assert refusal({**GOOD, "colour": "blue"}) == (
         "colour: unknown field (allowed: authentication, batch_size, file_path, input_format, max_error_rate, "
-        "metadata, output_dir, output_mode, record_type, validate_only)")
+        "metadata, notify, output_dir, output_mode, record_type, validate_only)")
 
 
 def test_an_unknown_format_key_is_refused_with_the_keys_allowed():
@@ -263,7 +263,7 @@ def test_an_unknown_credentials_key_is_refused_with_the_type_s_keys(kind, allowe
 def test_a_retry_takes_nothing_but_authentication(body):
     with pytest.raises(InvalidRequest) as caught:
         RetryRequest.from_body(body)
-    assert caught.value.detail == "body: only 'authentication' may be given to a retry"
+    assert caught.value.detail == "body: only 'authentication' and 'notify' may be given to a retry"
 
 
 def test_a_retry_body_may_be_empty_or_carry_credentials():
