@@ -30,10 +30,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable
 
-from aws_lambda_powertools.metrics import MetricUnit
-
 from chalicelib.messages import NotifyMessage
-from chalicelib.observability import Metric, log, record
+from chalicelib.observability import NOTIFICATIONS_FAILED, log, record
 
 if TYPE_CHECKING:
     from chalicelib.models import Notify
@@ -168,11 +166,6 @@ class RunEndNotices:
                     event_id, FAILED, last_error=f"the call could not be queued ({type(err).__name__})"))
             except Exception:  # noqa: BLE001 (the table fails too: the log line above is what is left)
                 pass
-
-
-# The metric of what could not be said: NotificationsFailed, by Channel (`event` or `webhook`).
-NOTIFICATIONS_FAILED = Metric("NotificationsFailed", MetricUnit.Count, "Channel",
-                              "Run-end events EventBridge did not take, and webhook calls that failed for good.")
 
 
 def count_failed_notification(channel: str) -> None:

@@ -63,9 +63,11 @@ CHUNKS_FAILED = Metric("ChunksFailed", MetricUnit.Count,
                        description="Chunks failed for good: their records count as errors (DLQ, refused token URL).")
 HANDLER_ERRORS = Metric("HandlerErrors", MetricUnit.Count, "Handler",
                         "Invocations that raised (the event comes back), or API requests answered 500.")
+NOTIFICATIONS_FAILED = Metric("NotificationsFailed", MetricUnit.Count, "Channel",
+                              "Run-end events EventBridge did not take, and webhook calls that failed for good.")
 METRICS = (RECORDS_PROCESSED, RECORDS_DELIVERED, RECORDS_REJECTED, CHUNK_SECONDS, DELIVERY_CALLS,
            DELIVERY_LATENCY, DELIVERY_RETRIES, DELIVERY_THROTTLES, RUNS_STARTED, RUNS_FINISHED, CHUNKS_FAILED,
-           HANDLER_ERRORS)
+           HANDLER_ERRORS, NOTIFICATIONS_FAILED)
 
 
 # --------------------------------------------------------------------------- logs
