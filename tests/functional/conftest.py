@@ -8,10 +8,12 @@ target runs on a free loopback port for api-mode runs.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import threading
+from typing import Iterator
 
 import boto3
 import pytest
@@ -120,24 +122,33 @@ def stage_environment(data_root: str, target_port: int) -> dict[str, str]:
     }
 
 
+@contextlib.contextmanager
+def functional_stage(data_root, monkeypatch) -> Iterator[Harness]:
+    """The app in-process over moto's AWS, with the sandbox target on loopback, for as long as the block
+    lasts: what the `harness` fixture gives each test, and a module-scoped fixture once per module."""
+    target = sandbox_target.make_server(0, TOKEN)
+    threading.Thread(target=target.serve_forever, daemon=True).start()
+    try:
+        for name, value in stage_environment(str(data_root), target.server_address[1]).items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+        monkeypatch.delenv("AWS_PROFILE", raising=False)
+        from chalicelib import bootstrap
+        with mock_aws():
+            from local_stack import emulator
+            emulator.deploy(STAGE, TOKEN)
+            bootstrap.reset()
+            import app
+            with Client(app.app, stage_name="functional") as client:
+                yield Harness(client, str(data_root), target)
+            bootstrap.reset()
+    finally:
+        target.shutdown()
+
+
 @pytest.fixture
 def harness(tmp_path, monkeypatch):
     data_root = tmp_path / "root"
     shutil.copytree(os.path.join(PROJECT_DIR, "data", "input"), data_root / "data" / "input")
-    target = sandbox_target.make_server(0, TOKEN)
-    threading.Thread(target=target.serve_forever, daemon=True).start()
-    env = stage_environment(str(data_root), target.server_address[1])
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    from chalicelib import bootstrap
-    with mock_aws():
-        from local_stack import emulator
-        emulator.deploy(STAGE, TOKEN)
-        bootstrap.reset()
-        import app
-        with Client(app.app, stage_name="functional") as client:
-            yield Harness(client, str(data_root), target)
-        bootstrap.reset()
-    target.shutdown()
+    with functional_stage(data_root, monkeypatch) as harness:
+        yield harness

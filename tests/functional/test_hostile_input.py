@@ -15,19 +15,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import threading
 
 import boto3
 import pytest
 from chalice import Chalice
 from chalice.test import Client
-from moto import mock_aws
 
 from chalicelib.api import MAX_BODY_BYTES, MAX_BODY_DEPTH, chalice_refusals_as_details
 from chalicelib.credentials import CREDENTIAL_TYPES
-from local_stack import sandbox_target
 from local_stack.environment import PROJECT_DIR
-from tests.functional.conftest import STAGE, TOKEN, Harness, stage_environment
+from tests.functional.conftest import STAGE, Harness, functional_stage
 from tests.functional.test_migration_api import HEADER, record, write
 
 API = "/api/v1/migrations"
@@ -49,32 +46,15 @@ def stack(tmp_path_factory):
     shutil.copytree(os.path.join(PROJECT_DIR, "data", "input"), data_root / "data" / "input")
     outside = tmp_path_factory.mktemp("outside")
     os.symlink(outside, data_root / "data" / "link-out")
-    target = sandbox_target.make_server(0, TOKEN)
-    threading.Thread(target=target.serve_forever, daemon=True).start()
-    env = stage_environment(str(data_root), target.server_address[1])
-    from chalicelib import bootstrap
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        for name, value in env.items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-        monkeypatch.delenv("AWS_PROFILE", raising=False)
-        with mock_aws():
-            from local_stack import emulator
-            emulator.deploy(STAGE, TOKEN)
-            bootstrap.reset()
-            import app
-            with Client(app.app, stage_name="functional") as client:
-                harness = Harness(client, str(data_root), target)
-                # made once: a boto3 client takes longer to make than the calls a snapshot makes with it
-                harness.clients = {name: boto3.client(name) for name in ("sqs", "dynamodb", "secretsmanager", "s3")}
-                write(harness, "data/input/small.csv", HEADER + "\n" + record(1) + "\n")
-                harness.finished_run = harness.run_to_end(**{**GOOD, "file_path": "data/input/small.csv"})["run_id"]
-                for message in harness.receive("uploads"):  # S3's test event, sent when the emulator set up
-                    harness.sqs.delete_message(QueueUrl=harness.queue_urls["uploads"],
-                                               ReceiptHandle=message["ReceiptHandle"])
-                yield harness
-            bootstrap.reset()
-    target.shutdown()
+    with pytest.MonkeyPatch.context() as monkeypatch, functional_stage(data_root, monkeypatch) as harness:
+        # made once: a boto3 client takes longer to make than the calls a snapshot makes with it
+        harness.clients = {name: boto3.client(name) for name in ("sqs", "dynamodb", "secretsmanager", "s3")}
+        write(harness, "data/input/small.csv", HEADER + "\n" + record(1) + "\n")
+        harness.finished_run = harness.run_to_end(**{**GOOD, "file_path": "data/input/small.csv"})["run_id"]
+        for message in harness.receive("uploads"):  # S3's test event, sent when the emulator set up
+            harness.sqs.delete_message(QueueUrl=harness.queue_urls["uploads"],
+                                       ReceiptHandle=message["ReceiptHandle"])
+        yield harness
 
 
 def traces(stack: Harness) -> dict:
