@@ -48,7 +48,8 @@ class Settings:
     @classmethod
     def from_environ(cls, environ: os._Environ | dict | None = None) -> "Settings":
         env = os.environ if environ is None else environ
-        # `chalice package` imports app.py without the stage's variables: its default is the dev stage.
+        # Without STAGE (a test, a tool importing app.py) the default is the dev stage; `chalice package`
+        # imports app.py with the stage's variables set, as Lambda runs it.
         stage = env.get("STAGE", "dev")
         return cls(
             stage=stage,
