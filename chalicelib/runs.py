@@ -113,6 +113,20 @@ def run_from_item(item: dict) -> Run:
     return Run(**values)
 
 
+def chunk_marker(run_id: str, chunk: int, success: int, errors: int, failed: bool, reason: str | None,
+                 error_rows: int, message: ChunkMessage | None, ttl_seconds: int) -> dict:
+    """What a counted chunk leaves beside its run: its counts and outcome, expiring after `ttl_seconds`."""
+    marker = {"pk": f"RUN#{run_id}", "sk": f"CHUNK#{chunk:06d}", "chunk": chunk,
+              "success_count": success, "error_count": errors, "error_rows": error_rows,
+              "outcome": "failed" if failed else "done", "counted_at": now_iso(),
+              "expires_at": int(time.time()) + ttl_seconds}
+    if reason:
+        marker["reason"] = reason
+    if message is not None:
+        marker["pointer"] = message.pointer()  # a failed chunk's message, so a retry can send it again
+    return marker
+
+
 def _conditional_failed(err: ClientError) -> bool:
     return err.response["Error"]["Code"] in ("ConditionalCheckFailedException", "TransactionCanceledException")
 
@@ -232,14 +246,7 @@ class RunStore:
         `error_rows` is the number of rows of its error report part, which the
         errors endpoint pages through.
         """
-        marker = {"pk": f"RUN#{run_id}", "sk": f"CHUNK#{chunk:06d}", "chunk": chunk,
-                  "success_count": success, "error_count": errors, "error_rows": error_rows,
-                  "outcome": "failed" if failed else "done", "counted_at": now_iso(),
-                  "expires_at": int(time.time()) + self._marker_ttl}
-        if reason:
-            marker["reason"] = reason
-        if message is not None:
-            marker["pointer"] = message.pointer()  # a failed chunk's message, so a retry can send it again
+        marker = chunk_marker(run_id, chunk, success, errors, failed, reason, error_rows, message, self._marker_ttl)
         done_counter = "chunks_failed" if failed else "chunks_done"
         names: dict[str, str] = {}
         values: dict[str, Any] = {":s": success, ":e": errors, ":one": 1, ":at": now_iso(), ":zero": 0}

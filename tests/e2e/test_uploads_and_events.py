@@ -5,27 +5,16 @@ from __future__ import annotations
 
 import json
 import os
-import time
 
 import boto3
 import pytest
 import requests
 
 from local_stack.sandbox_target import WEBHOOK_SECRET
+from tests.e2e.faults import wait_for
 
 pytestmark = pytest.mark.e2e
-DEADLINE_SECONDS = 300  # bounds a hang only
-
-
-def eventually(what: str, probe):
-    """`probe()`'s first truthy answer; fails after DEADLINE_SECONDS."""
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(0.3)
-    raise AssertionError(f"{what} did not happen within {DEADLINE_SECONDS}s")
+DEADLINE_SECONDS = 300  # bounds a hang only, never a speed requirement
 
 
 def test_an_upload_with_a_manifest_runs_with_its_options_and_its_end_is_published(local_stack):
@@ -46,7 +35,7 @@ def test_an_upload_with_a_manifest_runs_with_its_options_and_its_end_is_publishe
         runs = requests.get(f"{local_stack.api_url}/api/v1/migrations?limit=100", headers=local_stack.headers,
                             timeout=60).json()["migrations"]
         return [r for r in runs if r["file_path"] == f"s3://{bucket}/{key}"]
-    [run] = eventually("a run of the upload", the_run)
+    [run] = wait_for(the_run, DEADLINE_SECONDS, "a run of the upload")
     status = local_stack.wait_until_finished(run["run_id"])
     assert status["status"] == "completed", status
     assert status["details"]["batch_size"] == 20 and status["details"]["output_mode"] == "file"
@@ -57,7 +46,7 @@ def test_an_upload_with_a_manifest_runs_with_its_options_and_its_end_is_publishe
     def its_events():
         events = requests.get(f"{local_stack.target_url}/events", timeout=60).json()["events"]
         return [e for e in events if e["detail"]["run_id"] == run["run_id"]]
-    [event] = eventually("the run-end event", its_events)
+    [event] = wait_for(its_events, DEADLINE_SECONDS, "the run-end event")
     assert (event["source"], event["detail-type"]) == ("records-migration", "Migration run ended")
     detail = event["detail"]
     assert detail["status"] == "completed" and detail["record_type"] == "employee"
@@ -69,11 +58,11 @@ def test_an_upload_with_a_manifest_runs_with_its_options_and_its_end_is_publishe
     def its_calls():
         calls = requests.get(f"{local_stack.target_url}/webhooks", timeout=60).json()["webhooks"]
         return [c for c in calls if c["event_id"] == detail["event_id"]]
-    [call] = eventually("the webhook call", its_calls)
+    [call] = wait_for(its_calls, DEADLINE_SECONDS, "the webhook call")
     assert call["signature_valid"] is True and call["event"] == detail
-    notification = eventually("the webhook's outcome", lambda: (
+    notification = wait_for(lambda: (
         local_stack.status(run["run_id"]).get("notification") or {}).get("status") == "delivered"
-        and local_stack.status(run["run_id"])["notification"])
+        and local_stack.status(run["run_id"])["notification"], DEADLINE_SECONDS, "the webhook's outcome")
     assert notification["attempts"] == 1 and WEBHOOK_SECRET not in json.dumps(notification)
     assert WEBHOOK_SECRET not in local_stack.log()
 
@@ -90,9 +79,9 @@ def test_an_upload_with_a_bad_manifest_is_a_failed_run_with_its_event(local_stac
         runs = requests.get(f"{local_stack.api_url}/api/v1/migrations?limit=100", headers=local_stack.headers,
                             timeout=60).json()["migrations"]
         return [r for r in runs if r["file_path"] == f"s3://{bucket}/{key}"]
-    [run] = eventually("a failed run of the upload", the_run)
+    [run] = wait_for(the_run, DEADLINE_SECONDS, "a failed run of the upload")
     assert run["status"] == "failed" and run["error_message"] == "batch_size: must be between 1 and 1000"
-    [event] = eventually("the run-end event", lambda: [
+    [event] = wait_for(lambda: [
         e for e in requests.get(f"{local_stack.target_url}/events", timeout=60).json()["events"]
-        if e["detail"]["run_id"] == run["run_id"]])
+        if e["detail"]["run_id"] == run["run_id"]], DEADLINE_SECONDS, "the run-end event")
     assert event["detail"]["status"] == "failed" and event["detail"]["error_message"] == run["error_message"]

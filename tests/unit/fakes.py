@@ -19,7 +19,6 @@ test_service.py checks that each fake keeps the methods of its adapter.
 from __future__ import annotations
 
 import copy
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -34,7 +33,7 @@ from chalicelib.models import RunStatus, Step, STEP_ORDER
 from chalicelib.notifications import EventBus, EventNotPublished, RunEndNotices
 from chalicelib.outbound import OutboundPolicy
 from chalicelib.run import Run, audit_entry
-from chalicelib.runs import now_iso
+from chalicelib.runs import chunk_marker, now_iso
 from chalicelib.service import MigrationService
 from chalicelib.storage import DataRoot
 
@@ -128,15 +127,8 @@ class FakeRunStore:
         markers = self.markers.setdefault(run_id, {})
         if chunk in markers:
             return False  # counted before: exactly once
-        marker = {"pk": f"RUN#{run_id}", "sk": f"CHUNK#{chunk:06d}", "chunk": chunk,
-                  "success_count": success, "error_count": errors, "error_rows": error_rows,
-                  "outcome": "failed" if failed else "done", "counted_at": now_iso(),
-                  "expires_at": int(time.time()) + self._marker_ttl}
-        if reason:
-            marker["reason"] = reason
-        if message is not None:
-            marker["pointer"] = message.pointer()
-        markers[chunk] = marker
+        markers[chunk] = chunk_marker(run_id, chunk, success, errors, failed, reason, error_rows, message,
+                                      self._marker_ttl)
         run = self.runs.get(run_id)
         if run is not None:  # like the table's update, it does not look at the run's status
             run.success_count += success
