@@ -23,7 +23,9 @@ help:
 	@echo "make deploy STAGE=dev|prod ARTIFACT_BUCKET=<bucket> [PARAMETERS='AlarmTopicArn=...']  package and deploy the stack"
 	@echo "make browser  install headless Chromium + ChromeDriver for the dashboard tests (root, Debian)"
 
-$(STAMP): requirements.txt requirements-dev.txt
+# The venv also gets the operators' command `migrate` (cli/, docs/cli.md), never put in Lambda's package; it is
+# built with the venv's own setuptools (chalice's dependency), so no build backend is downloaded.
+$(STAMP): requirements.txt requirements-dev.txt cli/pyproject.toml
 	@if [ -z "$(PYTHON313)" ]; then \
 		echo "error: Python 3.13 not found. Install it (e.g. 'pyenv install 3.13.0' or your OS package)" >&2; \
 		echo "       and make sure 'python3.13' is on PATH." >&2; exit 1; fi
@@ -31,6 +33,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 		echo "Replacing $(VENV): it is not Python 3.13"; rm -rf $(VENV); fi
 	@[ -x "$(PY)" ] || $(PYTHON313) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-build-isolation -e ./cli
 	@touch $(STAMP)
 
 venv: $(STAMP)
