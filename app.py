@@ -16,6 +16,7 @@ from chalicelib.api import (answers_json, chalice_refusals_as_details, idempoten
                             query_bool, query_int)
 from chalicelib.config import Settings
 from chalicelib.dashboard import dashboard_html
+from chalicelib.listing import parse_list_query
 from chalicelib.uploads import handle_upload_message
 
 app = Chalice(app_name="records-migration")
@@ -71,12 +72,28 @@ def trigger_migration():
     return service().trigger(who, json_body(request), idempotency_key=idempotency_key(request))
 
 
+# A preview changes nothing, but it has the service read a file's records: an operator's action, which a page
+# of another origin may not make it do, any more than start the run it previews (changes_state: the Origin check).
+@api_route(API + "/preview", methods=["POST"], content_types=["application/json"])
+@answers_json
+def preview_migration():
+    who, request = caller(Role.OPERATOR, changes_state=True), app.current_request
+    records = query_int(request.query_params, "records", default=100, low=1, high=5000)
+    return service().preview(who, json_body(request), records)
+
+
 @api_route(API + "/status/{run_id}", methods=["GET"])
 @answers_json
 def migration_status(run_id):
     who = caller(Role.VIEWER)
     details = query_bool(app.current_request.query_params, "include_details")
     return service().status(who, run_id, include_details=details)
+
+
+@api_route(API + "/{run_id}/reconciliation", methods=["GET"])
+@answers_json
+def migration_reconciliation(run_id):
+    return service().reconciliation(caller(Role.VIEWER), run_id)
 
 
 @api_route(API + "/{run_id}/audit", methods=["GET"])
@@ -111,8 +128,7 @@ def retry_migration(run_id):
 @answers_json
 def recent_migrations():
     who = caller(Role.VIEWER)
-    limit = query_int(app.current_request.query_params, "limit", default=20, low=1, high=200)
-    return service().recent(who, limit)
+    return service().recent(who, parse_list_query(app.current_request.query_params, who.tenant))
 
 
 @api_route(API + "/{run_id}/errors", methods=["GET"])
@@ -121,7 +137,16 @@ def migration_errors(run_id):
     who = caller(Role.VIEWER)
     params = app.current_request.query_params
     return service().errors(who, run_id, offset=query_int(params, "offset", default=0, low=0, high=10**9),
-                            limit=query_int(params, "limit", default=100, low=1, high=1000))
+                            limit=query_int(params, "limit", default=100, low=1, high=1000),
+                            rule=(params or {}).get("rule"))
+
+
+@api_route(API + "/{run_id}/chunks", methods=["GET"])
+@answers_json
+def migration_chunks(run_id):
+    who, params = caller(Role.VIEWER), app.current_request.query_params
+    return service().chunks(who, run_id, offset=query_int(params, "offset", default=0, low=0, high=10**9),
+                            limit=query_int(params, "limit", default=2000, low=1, high=10000))
 
 
 @api_route("/api/v1/record-types", methods=["GET"])

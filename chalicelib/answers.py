@@ -90,13 +90,27 @@ class GatewayDenial(Answer):
 
 # ---------------------------------------------------------------- a run
 
+Outcome = Literal["completed", "completed_with_rejections", "failed", "cancelled"]
+
+
 class Progress(Answer):
     total_records: Count = Field(description="Records in the file; 0 until the run is planned.")
     processed_records: Count = Field(description="success_count + error_count.")
     success_count: Count
     error_count: Count = Field(description="Records rejected.")
     progress_percentage: float = Field(ge=0, le=100)
-    current_step: Step
+    current_step: Step = Field(description="Where the run is, or stopped: a failed or cancelled run keeps the step "
+                                           "it was in. `api_integration` (api mode) and `file_output` (file mode) "
+                                           "are delivery; a validate_only run has none.")
+    live_records: Count = Field(description="processed_records plus the records that delivery calls of chunks not "
+                                            "yet counted have handled: moves while a chunk is delivered. Once the "
+                                            "run has ended, processed_records.")
+    live_percentage: float = Field(ge=0, le=100)
+    records_per_second: float | None = Field(ge=0, description="While running, live_records over the seconds "
+                                                               "since it started; once ended, its final rate; "
+                                                               "null while unknown.")
+    eta_seconds: float | None = Field(ge=0, description="Seconds left at the current rate; null once the run has "
+                                                        "ended, or while its rate or total is unknown.")
 
 
 class QueuedAnswer(Answer):
@@ -106,7 +120,12 @@ class QueuedAnswer(Answer):
     status: RunStatus = Field(description="`pending` for a new run; a repeat answers the run's status now.")
     message: str
     created_at: Timestamp
-    estimated_duration: float = Field(ge=1, description="Seconds, a rough estimate from the file's size.")
+    estimated_duration: str = Field(description="How long the run should take, as a range: `under a minute`, "
+                                                "`5-10 minutes`, `1-2 hours`.")
+    estimated_duration_seconds: float = Field(ge=1, description="The central estimate, in seconds.")
+    estimate_basis: str = Field(description="What the estimate comes from: the throughput of the tenant's recent "
+                                            "completed runs of the record type and mode (`3 recent claim runs in "
+                                            "api mode`), or a default rate when there are none.")
 
 
 class StepEntry(Answer):
@@ -174,6 +193,10 @@ class RunStatusAnswer(Answer):
     metadata: dict[str, Any] = Field(description="The request's metadata, as it was sent; for a run an upload "
                                                 "started, with the object's key and version (chalicelib.manifests).")
     notification: Notification = present_only_when("once the run has ended with a webhook (`notify`)")
+    outcome: Outcome | None = Field(description="How it ended; null while pending or running.")
+    reconciliation: ReconciliationFlag | None = Field(
+        description="null until the run's reconciliation report is written (GET .../{run_id}/reconciliation); "
+                    "`balanced: false` flags a run whose records or control totals do not add up.")
 
 
 class RunStatusWithDetails(RunStatusAnswer):
@@ -195,6 +218,102 @@ class RunningAnswer(Answer):
     count: Count
 
 
+class ReconciliationFlag(Answer):
+    """Whether the run's reconciliation report balances, and where it is."""
+
+    balanced: bool
+    report: str = Field(description="The report's path (reconciliation.json), as output paths are shown.")
+    generated_at: Timestamp
+
+
+Sum = Annotated[str, Field(pattern=r"^-?\d+(\.\d+)?$", description="An exact decimal, never rounded.")]
+
+
+class SumValues(Answer):
+    """How many values a sum is of: blanks and values that are not numbers are counted, and in no sum."""
+
+    numbers: Count
+    blank: Count
+    not_a_number: Count
+
+
+class ControlTotalAnswer(Answer):
+    """A control total the record spec declares, by group: source = delivered + validated + rejected +
+    not_processed, exactly, for it to balance."""
+
+    name: str
+    kind: Literal["sum", "count_by"]
+    field: str = Field(description="The source field it is taken of (never a personal field).")
+    source: Sum | dict[str, Count] = Field(description="Of every record read, from the file's values. A sum is an "
+                                                       "exact decimal; a count_by maps each code (`(none)`: blank; "
+                                                       "`(other)`: not a code of the field) to its records.")
+    delivered: Sum | dict[str, Count] = Field(description="Of the records delivered or written, from the documents.")
+    validated: Sum | dict[str, Count] = Field(description="Of a validate_only run's valid records, from the "
+                                                          "documents it would deliver.")
+    rejected: Sum | dict[str, Count] = Field(description="Of the records rejected (by a rule, by the target, or "
+                                                         "unreadable), from the file's values.")
+    not_processed: Sum | dict[str, Count] = Field(description="Of the records neither delivered nor rejected, from "
+                                                              "the file's values.")
+    values: dict[Literal["source", "delivered", "validated", "rejected", "not_processed"], SumValues] = \
+        present_only_when("for a sum: how many values each group's sum is of")
+    balanced: bool
+
+
+class ReconciliationCheck(Answer):
+    check: str
+    ok: bool
+    detail: str
+
+
+class ReconciliationInput(Answer):
+    file_path: str
+    size_bytes: Count | None = Field(description="Bytes, as planned; null if the run ended before planning.")
+    sha256: Annotated[str, Field(pattern="^[0-9a-f]{64}$")] | None = Field(
+        description="The file's SHA-256 as planned; null if the run ended before planning.")
+
+
+class ReconciliationRecords(Answer):
+    planned: Count
+    read: Count
+    delivered: Count
+    validated: Count = Field(description="A validate_only run's valid records: counted, never delivered.")
+    rejected: Count
+    not_processed: Count
+    unreadable: Count = Field(description="Records that could not be read (malformed): in `rejected`, or in "
+                                          "`not_processed` for chunks never processed; in no control total.")
+    rejected_by_rule: dict[str, Count] = Field(description="Error report rows by rule (a record may break several).")
+    not_processed_by_reason: dict[Literal["cancelled_during_delivery", "chunk_failed", "never_processed"], Count]
+
+
+class ReconciliationRunCounts(Answer):
+    """The run's own counters when the report was built, which the checks compare with."""
+
+    total_records: Count
+    success_count: Count
+    error_count: Count
+    errors_by_rule: dict[str, Count]
+    chunks_total: Count
+    chunks_failed: Count
+
+
+class ReconciliationReport(Answer):
+    """A run's reconciliation report (docs/reconciliation.md)."""
+
+    run_id: RunId
+    record_type: RecordTypeName
+    status: RunStatus
+    generated_at: Timestamp
+    ended_at: Timestamp | None
+    output_mode: OutputMode
+    validate_only: bool
+    input: ReconciliationInput
+    run_counts: ReconciliationRunCounts
+    records: ReconciliationRecords
+    control_totals: list[ControlTotalAnswer]
+    checks: list[ReconciliationCheck]
+    balanced: bool = Field(description="true only if every check holds.")
+
+
 class RunSummary(Answer):
     run_id: RunId
     status: RunStatus
@@ -205,11 +324,32 @@ class RunSummary(Answer):
     output_mode: OutputMode
     progress: Progress
     error_message: str | None
+    duration: float | None = Field(ge=0, description="Seconds from start (or creation) to the end; null while "
+                                                     "the run is active.")
+    outcome: Outcome | None = Field(description="How it ended; null while pending or running.")
+    reconciliation: ReconciliationFlag | None = Field(description="null until the run's report is written.")
+
+
+class StatusCounts(Answer):
+    """Runs by status; completed runs that rejected records are counted apart from clean ones."""
+
+    pending: Count
+    running: Count
+    completed: Count = Field(description="Completed without a rejected record.")
+    completed_with_rejections: Count
+    failed: Count
+    cancelled: Count
 
 
 class RecentAnswer(Answer):
     migrations: list[RunSummary] = Field(description="Newest first.")
     count: Count
+    next_cursor: str | None = Field(description="The `cursor` of the next page (with the same filters); null on "
+                                                "the last.")
+    counts_by_status: StatusCounts = Field(description="The caller's runs of the same record_type, since and until, "
+                                                       "whatever their status.")
+    counts_complete: bool = Field(description="false when there were more runs than are counted (the newest "
+                                              "10,000 are).")
 
 
 class ErrorRow(Answer):
@@ -228,10 +368,55 @@ class ErrorsPage(Answer):
     records_rejected: Count
     error_rows: Count = Field(description="Rows of the whole report (a record may break several rules).")
     by_rule: dict[str, Count]
+    rule: str | None = Field(description="The `rule` filter: the page holds only that rule's rows; null for all.")
+    matching_rows: Count = Field(description="Rows of the report that match `rule` (`error_rows` without it): "
+                                             "`offset` and `next_offset` count these.")
     offset: Count
     limit: int = Field(ge=1)
     errors: list[ErrorRow]
     next_offset: Count | None = Field(description="The offset of the next page; null on the last one.")
+
+
+class ChunkState(Answer):
+    """One chunk of a run, as the run page's grid shows it."""
+
+    chunk: int = Field(ge=1, description="Its number: chunks are numbered from 1 in file order.")
+    state: Literal["pending", "in_progress", "done", "failed"] = Field(
+        description="`done` or `failed` once counted; `in_progress` while a delivery of it is under way; else "
+                    "`pending`.")
+    success_count: Count = Field(description="Its records delivered or written, once counted (0 before).")
+    error_count: Count = Field(description="Its records rejected, once counted (0 before).")
+    live_records: Count | None = Field(description="While in progress: records its current attempt delivered so "
+                                                   "far; else null.")
+    counted_at: Timestamp | None = Field(description="When its counts were added to the run; null before.")
+
+
+class ChunkStateCounts(Answer):
+    done: Count
+    failed: Count
+    in_progress: Count
+    pending: Count
+
+
+class ThroughputPoint(Answer):
+    at: Timestamp
+    records: Count = Field(description="Records counted (processed) by then, in all.")
+
+
+class ChunksAnswer(Answer):
+    """A run's chunks by state, a page of them, and its throughput over time."""
+
+    run_id: RunId
+    status: RunStatus
+    chunks_total: Count = Field(description="Chunks the run was planned into; 0 until it is planned.")
+    counts: ChunkStateCounts = Field(description="Chunks in each state, over the whole run (not only this page).")
+    offset: Count
+    limit: int = Field(ge=1)
+    chunks: list[ChunkState] = Field(description="Chunks `offset + 1` to `offset + limit`, in order.")
+    next_offset: Count | None = Field(description="The offset of the next page; null on the last one.")
+    throughput: list[ThroughputPoint] = Field(
+        description="Records counted over time, one point per counted chunk in the order they were counted, "
+                    "thinned to at most 240 points (the last, the total so far, always kept).")
 
 
 class RetryAnswer(Answer):
@@ -258,6 +443,38 @@ class AuditAnswer(Answer):
     run_id: RunId
     tenant: str
     audit: list[AuditEntry] = Field(description="Oldest first.")
+
+
+class PromoteRequest(Answer):
+    """The trigger request that starts the full run a preview tried (chalicelib.preview)."""
+
+    method: Literal["POST"]
+    path: Literal["/api/v1/migrations/trigger"]
+    body: dict[str, Any] = Field(description="The preview's body as it was sent, without `authentication` and "
+                                             "`notify`: they hold secrets, which no answer shows.")
+    omitted: list[Literal["authentication", "notify"]] = Field(
+        description="The fields the preview was sent with and `body` leaves out: send them again with it.")
+    note: str
+
+
+class PreviewAnswer(Answer):
+    """A trial run of a file's first records: what a run would send and report for them. Nothing was
+    delivered or written, and no run was made."""
+
+    record_type: RecordTypeName
+    file_path: str
+    records_read: Count = Field(description="The file's first records mapped: `records`, or all the file holds "
+                                            "when it holds fewer.")
+    valid: Count = Field(description="Of those, records that would be sent (one document each).")
+    rejected: Count = Field(description="Of those, records that would be rejected (each with one or more rows in "
+                                        "`errors`).")
+    more_records: bool = Field(description="Whether the file holds records after those.")
+    documents: list[dict[str, Any]] = Field(
+        description="What would be sent, in file order (`source_row` is the record's number), with personal "
+                    "fields (a spec's `pii`) masked as `***` and SSN-like text masked in every other field.")
+    errors: list[ErrorRow] = Field(description="The rows a run would write to its error report for those records, "
+                                               "in file order, masked as the report is.")
+    promote: PromoteRequest = Field(description="The request that starts the full run with the same options.")
 
 
 # ---------------------------------------------------------------- API keys

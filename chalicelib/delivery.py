@@ -53,6 +53,9 @@ class DeliveryOutcome:
     retries: int = 0
     throttled: int = 0      # 429 answers
     latencies_ms: list[float] = field(default_factory=list)  # of each call the target answered
+    # Documents of the batches that went out: the first `sent` of the chunk, as batches go in order. The target
+    # took those less `rejected`; a cancel left the rest unsent (the reconciliation report's not processed).
+    sent: int = 0
 
 
 def write_part(folder: StoredFile, chunk: int, documents: str) -> StoredFile:
@@ -144,8 +147,12 @@ class ApiDelivery:
         self._sleep = sleep
 
     def deliver(self, run_id: str, chunk: int, documents: list[str], rows: list[int],
-                should_stop: Callable[[], bool]) -> DeliveryOutcome:
+                should_stop: Callable[[], bool], progress: Callable[[int], None] | None = None) -> DeliveryOutcome:
+        """Post every batch, or stop between calls when `should_stop`. `progress`, if given, is called from
+        the calling threads each time a batch's call is answered for good, with the records of this chunk
+        answered so far (accepted or rejected): live progress, never the counts (chalicelib.progress)."""
         outcome = DeliveryOutcome()
+        answered = [0]
         limit = AdaptiveLimit(self._max_in_flight)
         budget = RetryBudget(self._budget_seconds)
         stats_lock = threading.Lock()
@@ -160,7 +167,8 @@ class ApiDelivery:
                 futures.append(pool.submit(
                     self._send_batch, f"{run_id}:{chunk}:{batch}",
                     documents[start:start + self._batch_size], rows[start:start + self._batch_size],
-                    limit, budget, outcome, stats_lock))
+                    limit, budget, outcome, stats_lock, answered, progress))
+        outcome.sent = min(len(documents), len(futures) * self._batch_size)
         failure = None
         for future in futures:  # in batch order, so rejections keep file order
             try:
@@ -178,7 +186,8 @@ class ApiDelivery:
         return outcome
 
     def _send_batch(self, key: str, docs: list[str], rows: list[int], limit: AdaptiveLimit, budget: RetryBudget,
-                    outcome: DeliveryOutcome, stats_lock: threading.Lock) -> tuple[int, list[tuple[int, str]]]:
+                    outcome: DeliveryOutcome, stats_lock: threading.Lock, answered: list[int] | None = None,
+                    progress: Callable[[int], None] | None = None) -> tuple[int, list[tuple[int, str]]]:
         body = ('{"records":[' + ",".join(docs) + "]}").encode("utf-8")
         attempt = 0
         refreshed = False
@@ -207,7 +216,13 @@ class ApiDelivery:
                         continue
                     if status not in RETRYABLE_STATUS:
                         limit.succeeded()
-                        return _outcome(response, rows)
+                        result = _outcome(response, rows)
+                        if progress is not None:
+                            with stats_lock:
+                                answered[0] += len(rows)
+                                so_far = answered[0]
+                            progress(so_far)  # outside the lock: it may write, and must not hold other calls
+                        return result
                     why, retry_after = f"HTTP {status}", _retry_after(response)
                     if status == 429:
                         limit.throttled(retry_after)

@@ -44,6 +44,12 @@ class MalformedRequest(ServiceError):
     status_code = 400
 
 
+class InvalidCursor(ServiceError):
+    """A list's `cursor` that the API did not give, or gave another tenant or other filters (chalicelib.listing)."""
+
+    status_code = 400
+
+
 class PayloadTooLarge(ServiceError):
     """The body is longer than the API reads (api.MAX_BODY_BYTES)."""
 

@@ -1,5 +1,5 @@
-"""What crosses the work queue: a plan message per run, a chunk message per slice of its file, and a
-notify message per ended run that names a webhook.
+"""What crosses the work queue: a plan message per run, a chunk message per slice of its file, a
+notify message per ended run that names a webhook, and a reconcile message per run end.
 
 One definition each, used by the planner that makes chunk messages, the queue
 that sends them, the worker that takes them, the run store that keeps a failed
@@ -61,7 +61,18 @@ class NotifyMessage:
         return json.dumps(asdict(self), separators=(",", ":"))
 
 
-def parse_message(body: str) -> PlanMessage | ChunkMessage | NotifyMessage:
+@dataclass(frozen=True)
+class ReconcileMessage:
+    """Asks a worker to build (or build again) an ended run's reconciliation report (chalicelib.reconciliation)."""
+
+    run_id: str
+    kind: str = "reconcile"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+
+def parse_message(body: str) -> PlanMessage | ChunkMessage | NotifyMessage | ReconcileMessage:
     data = json.loads(body)
     kind = data.pop("kind", None)
     if kind == "plan":
@@ -70,4 +81,6 @@ def parse_message(body: str) -> PlanMessage | ChunkMessage | NotifyMessage:
         return ChunkMessage(**data)
     if kind == "notify":
         return NotifyMessage(**data)
+    if kind == "reconcile":
+        return ReconcileMessage(**data)
     raise ValueError(f"unknown work message kind: {kind!r}")

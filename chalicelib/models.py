@@ -72,7 +72,9 @@ class RunStatus(StrEnum):
 
 
 class Step(StrEnum):
-    """The steps a run walks through, in order."""
+    """The steps a run walks through, in order. Delivery is one step of two names: an api-mode run
+    delivers in `api_integration`, a file-mode run writes in `file_output`; a validate_only run has no
+    delivery step at all."""
 
     INITIALIZING = "initializing"
     WORKFLOW_INITIALIZED = "workflow_initialized"
@@ -80,10 +82,20 @@ class Step(StrEnum):
     DATA_MAPPING = "data_mapping"
     DATA_TRANSFORMATION = "data_transformation"
     API_INTEGRATION = "api_integration"
+    FILE_OUTPUT = "file_output"
     COMPLETED = "completed"
 
 
-STEP_ORDER = list(Step)
+# Each step's rank: a step never goes back to a lower one. The two delivery steps share a rank, so that a
+# run in one never "advances" to the other.
+STEP_RANK: dict[Step, int] = {step: rank for rank, steps in enumerate((
+    [Step.INITIALIZING], [Step.WORKFLOW_INITIALIZED], [Step.FILE_READING], [Step.DATA_MAPPING],
+    [Step.DATA_TRANSFORMATION], [Step.API_INTEGRATION, Step.FILE_OUTPUT], [Step.COMPLETED])) for step in steps}
+
+
+def steps_before(step: Step) -> list[Step]:
+    """The steps a run may be in to move to `step`."""
+    return [s for s in Step if STEP_RANK[s] < STEP_RANK[step]]
 
 
 class OutputMode(StrEnum):

@@ -138,7 +138,8 @@ class RunEndNotices:
     store: RunStore
 
     def run_ended(self, run: Run) -> None:
-        """`run` as the update that ended it left it (status, end time, counts)."""
+        """`run` as the update that ended it left it (status, end time, counts). Also queues the building of the
+        run's reconciliation report (chalicelib.reconciliation)."""
         document = run_ended_event(run)
         try:
             self.bus.publish(document)
@@ -149,6 +150,11 @@ class RunEndNotices:
             count_failed_notification("event")
         if run.notify_url:
             self._queue_webhook(run, document)
+        try:
+            # Every end has its reconciliation report, built by a worker (a cancel answers at once).
+            self.queue.send_reconcile(run.run_id)
+        except Exception as err:  # noqa: BLE001 (the run has ended all the same; the log line says what is missing)
+            log("reconciliation not queued", logging.WARNING, run_id=run.run_id, error=type(err).__name__)
 
     def _queue_webhook(self, run: Run, document: dict) -> None:
         event_id = document["event_id"]

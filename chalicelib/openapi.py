@@ -45,6 +45,7 @@ from pydantic.json_schema import models_json_schema
 
 from chalicelib import answers
 from chalicelib.access import KEY_ID_PATTERN, KeyRequest
+from chalicelib.listing import LIST_LIMIT, STATUSES
 from chalicelib.models import MigrationRequest, RetryRequest
 from chalicelib.records.spec_models import RECORD_TYPE_PATTERN
 
@@ -109,10 +110,26 @@ PATH_PARAMETERS: dict[str, PathParameter] = {
 }
 
 MIGRATIONS = "/api/v1/migrations"
-RUN_LIMIT = query_int("limit", default=20, low=1, high=200, description="How many runs, newest first.")
+RUN_LIMIT = query_int("limit", *LIST_LIMIT, description="How many runs, newest first.")
+# chalicelib.listing reads them (a bad value is a 422, a bad cursor a 400).
+LIST_FILTERS = (
+    Parameter("status", "query", {"type": "string", "enum": list(STATUSES)},
+              "Only runs with this status; `completed_with_rejections`: completed runs that rejected records."),
+    Parameter("record_type", "query", {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,63}$"},
+              "Only runs of this record type (a name that is no record type lists none)."),
+    Parameter("since", "query", {"type": "string", "maxLength": 40},
+              "Only runs created at or after this date (`2025-01-15`, from its start) or date and time (ISO 8601; "
+              "UTC without an offset)."),
+    Parameter("until", "query", {"type": "string", "maxLength": 40},
+              "Only runs created at or before this date (`2025-01-15`, to its end) or date and time."),
+    Parameter("cursor", "query", {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,400}$"},
+              "The previous page's `next_cursor`, as it was given, with the same filters."),
+)
 ERRORS_OFFSET = query_int("offset", default=0, low=0, high=10**9,
                           description="The first row of the page (0-based), e.g. the previous page's `next_offset`.")
 ERRORS_LIMIT = query_int("limit", default=100, low=1, high=1000, description="Rows on the page at most.")
+ERRORS_RULE = Parameter("rule", "query", {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_]{0,63}$"},
+                        "Only the rows of this rule (a key of `by_rule`); `offset` then counts that rule's rows.")
 # chalicelib.api.idempotency_key reads it: 1 to 255 printable ASCII characters.
 IDEMPOTENCY_KEY = Parameter(
     "Idempotency-Key", "header", {"type": "string", "pattern": "^[ -~]{1,255}$"},
@@ -130,6 +147,16 @@ ROUTES: dict[tuple[str, str], Operation] = {
         description="Checks the request and that the file exists, records the run as `pending` and queues it; "
                     "it does not read the file. 409: the Idempotency-Key was used for another request. 429 also "
                     "when the caller's tenant has as many active runs as the stage allows."),
+    ("POST", MIGRATIONS + "/preview"): Operation(
+        "Try a migration on a file's first records", "migrations", role="operator", answer=answers.PreviewAnswer,
+        request=MigrationRequest,
+        parameters=(query_int("records", default=100, low=1, high=5000,
+                              description="How many of the file's first records to map."),),
+        description="Checks the body as a trigger does, then maps and validates the file's first records as a run "
+                    "would, reading no further into the file than they take, and answers at once with the documents "
+                    "(personal fields masked) and the error rows. Nothing is delivered or written and no run is "
+                    "made. 422 also for a file a run would fail on (a wrong header, undecodable bytes, a record cut "
+                    "short...), with the same message. `promote` is the trigger request of the full run."),
     ("GET", MIGRATIONS + "/status/{run_id}"): Operation(
         "A run's status and progress", "migrations", role="viewer",
         answer=(answers.RunStatusAnswer, answers.RunStatusWithDetails),
@@ -148,17 +175,36 @@ ROUTES: dict[tuple[str, str], Operation] = {
         description="Queues the failed chunks of a completed or failed run again, as the same run. 409: the run "
                     "is active or cancelled, has no failed chunks, or changed meanwhile."),
     ("GET", MIGRATIONS): Operation(
-        "Recent runs", "migrations", role="viewer", answer=answers.RecentAnswer, parameters=(RUN_LIMIT,)),
+        "Recent runs", "migrations", role="viewer", answer=answers.RecentAnswer,
+        parameters=(RUN_LIMIT, *LIST_FILTERS), statuses=(400,),
+        description="The caller's runs, newest first, filtered, a page at a time (follow `next_cursor`), with the "
+                    "counts by status of its runs of the same record_type, since and until. 400: a `cursor` the "
+                    "API did not give, or gave for another tenant or other filters."),
     ("GET", MIGRATIONS + "/{run_id}/errors"): Operation(
         "A page of a run's error report", "migrations", role="viewer", answer=answers.ErrorsPage,
-        parameters=(ERRORS_OFFSET, ERRORS_LIMIT),
-        description="Rows of counted chunks, in file order; while a run is going, pages may shift as chunks land."),
+        parameters=(ERRORS_OFFSET, ERRORS_LIMIT, ERRORS_RULE),
+        description="Rows of counted chunks, in file order; while a run is going, pages may shift as chunks land. "
+                    "With `rule`, only that rule's rows, `offset` counting them."),
+    ("GET", MIGRATIONS + "/{run_id}/chunks"): Operation(
+        "A run's chunks by state, and its throughput", "migrations", role="viewer", answer=answers.ChunksAnswer,
+        parameters=(query_int("offset", default=0, low=0, high=10**9,
+                              description="Chunks before the page (0-based), e.g. the previous page's "
+                                          "`next_offset`."),
+                    query_int("limit", default=2000, low=1, high=10000, description="Chunks on the page at most.")),
+        description="Each chunk done, failed, in progress (a delivery of it under way) or pending, with its "
+                    "counts once counted; and records counted over time (the run page's grid and line)."),
     ("GET", "/api/v1/record-types"): Operation(
         "The record types", "record types", role="viewer", answer=answers.RecordTypesAnswer),
     ("GET", "/api/v1/record-types/{record_type}/layout"): Operation(
         "A record type's fixed-width layout", "record types", role="viewer", answer=answers.LayoutAnswer,
         description="The layout the service understood (offsets, PICs, usages), to hold against the "
                     "mainframe's compile listing. 404 also for a record type without a fixed-width layout."),
+    ("GET", MIGRATIONS + "/{run_id}/reconciliation"): Operation(
+        "A run's reconciliation report", "migrations", role="viewer", answer=answers.ReconciliationReport,
+        statuses=(409,),
+        description="Records read, delivered, rejected (by rule) and not processed, and the spec's control totals "
+                    "by group, with the checks that they balance (docs/reconciliation.md). Written when the run "
+                    "ends, beside its outputs. 409: the run has not ended, or its report is not written yet."),
     ("GET", MIGRATIONS + "/{run_id}/audit"): Operation(
         "A run's audit trail", "migrations", role="viewer", answer=answers.AuditAnswer,
         description="Who started, cancelled and retried the run, and when."),

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field, fields
 from chalicelib.access import DEFAULT_TENANT
 
 from chalicelib.models import (DEFAULT_BATCH_SIZE, DEFAULT_MAX_ERROR_RATE, DEFAULT_OUTPUT_DIR, InputFormat,
-                               MigrationRequest, OutputMode, RunStatus, Step, STEP_ORDER)
+                               MigrationRequest, OutputMode, RunStatus, Step, STEP_RANK)
+from chalicelib.progress import live_view, outcome_name
 
 
 @dataclass
@@ -50,6 +51,10 @@ class Run:
     duration: float | None = None      # seconds from start (or creation) to the end
     error_message: str | None = None
     header: list[str] = field(default_factory=list)  # the file's column names, once planned
+    input_sha256: str | None = None    # the input file's SHA-256 and size, taken while planning scanned it
+    input_bytes: int | None = None
+    # the reconciliation report, once written at the run's end: {balanced, report, generated_at}
+    reconciliation: dict | None = None
     # counters, exact: each chunk adds its counts once (DESIGN 4)
     total_records: int = 0
     chunks_total: int = 0
@@ -60,6 +65,9 @@ class Run:
     error_rules: dict[str, int] = field(default_factory=dict)
     retry_count: int = 0
     replan_count: int = 0
+    # progress per delivery call, kept apart from the counters: chunk number -> records its current attempt has
+    # delivered so far; a chunk's entry goes when it is counted (chalicelib.progress)
+    chunk_live: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_request(cls, run_id: str, request: MigrationRequest, fingerprint: str, at: str, tenant: str,
@@ -109,6 +117,13 @@ class Run:
         return self.output_mode == OutputMode.API and not self.validate_only
 
     @property
+    def delivery_step(self) -> Step | None:
+        """Where its chunks go once mapped: the target API, the output files, or nowhere (a dry run)."""
+        if self.validate_only:
+            return None
+        return Step.API_INTEGRATION if self.output_mode == OutputMode.API else Step.FILE_OUTPUT
+
+    @property
     def output_folder(self) -> str:
         return f"{self.output_dir.rstrip('/')}/{self.run_id}/"
 
@@ -118,7 +133,7 @@ class Run:
         return {rule: count for rule, count in self.error_rules.items() if count}
 
     def reached(self, step: Step) -> bool:
-        return STEP_ORDER.index(self.current_step) >= STEP_ORDER.index(step)
+        return STEP_RANK[self.current_step] >= STEP_RANK[step]
 
     def outcome(self) -> tuple[RunStatus, str | None]:
         """completed when the rejected share is within the run's tolerance, else failed. The message
@@ -147,6 +162,7 @@ class Run:
             "progress_percentage": round(100.0 * processed / total, 2) if total else
             (100.0 if self.status == RunStatus.COMPLETED else 0.0),
             "current_step": self.current_step.value,
+            **live_view(self),
         }
 
     def details(self) -> dict:
@@ -170,7 +186,8 @@ class Run:
             "run_id": self.run_id, "status": self.status.value, "progress": self.progress(),
             "created_at": self.created_at, "started_at": self.started_at, "completed_at": self.completed_at,
             "duration": self.duration, "error_message": self.error_message, "file_path": self.file_path,
-            "record_type": self.record_type, "metadata": self.metadata,
+            "record_type": self.record_type, "metadata": self.metadata, "outcome": outcome_name(self),
+            "reconciliation": self.reconciliation,
         }
         if self.notification is not None:
             answer["notification"] = self.notification_view()
@@ -190,7 +207,8 @@ class Run:
         return {"run_id": self.run_id, "status": self.status.value, "created_at": self.created_at,
                 "completed_at": self.completed_at, "file_path": self.file_path, "record_type": self.record_type,
                 "output_mode": self.output_mode.value, "progress": self.progress(),
-                "error_message": self.error_message}
+                "error_message": self.error_message, "duration": self.duration, "outcome": outcome_name(self),
+                "reconciliation": self.reconciliation}
 
 
 RUN_FIELDS = tuple(f.name for f in fields(Run))

@@ -19,7 +19,7 @@ from functools import lru_cache
 
 from botocore.exceptions import ClientError
 
-from chalicelib.models import DYNAMODB_DIGITS, InputFormat, OutputMode, RunStatus, Step, STEP_ORDER
+from chalicelib.models import DYNAMODB_DIGITS, InputFormat, OutputMode, RunStatus, Step, steps_before
 from chalicelib.messages import ChunkMessage
 from chalicelib.access import DEFAULT_TENANT
 from chalicelib.run import RUN_FIELDS, Run, audit_entry
@@ -114,7 +114,7 @@ def run_from_item(item: dict) -> Run:
 
 
 def chunk_marker(run_id: str, chunk: int, success: int, errors: int, failed: bool, reason: str | None,
-                 error_rows: int, message: ChunkMessage | None, ttl_seconds: int) -> dict:
+                 error_rows: int, message: ChunkMessage | None, ttl_seconds: int, totals: dict | None = None) -> dict:
     """What a counted chunk leaves beside its run: its counts and outcome, expiring after `ttl_seconds`."""
     marker = {"pk": f"RUN#{run_id}", "sk": f"CHUNK#{chunk:06d}", "chunk": chunk,
               "success_count": success, "error_count": errors, "error_rows": error_rows,
@@ -124,7 +124,23 @@ def chunk_marker(run_id: str, chunk: int, success: int, errors: int, failed: boo
         marker["reason"] = reason
     if message is not None:
         marker["pointer"] = message.pointer()  # a failed chunk's message, so a retry can send it again
+    if totals is not None:
+        marker["totals"] = totals  # its record counts and control totals by group (chalicelib.reconciliation)
     return marker
+
+
+def _position(run: Run) -> tuple[str, str]:
+    """Where a listing goes on from after `run`: its keys in the recent-runs index."""
+    return run.created_at, run.run_id
+
+
+def _invalid_path(err: ClientError) -> bool:
+    """A transaction refused because an update's document path does not exist in the item."""
+    if err.response["Error"]["Code"] == "ValidationException":
+        return "document path" in err.response["Error"].get("Message", "")
+    reasons = err.response.get("CancellationReasons") or []
+    return any(r.get("Code") == "ValidationError" for r in reasons) and \
+        not any(r.get("Code") == "ConditionalCheckFailed" for r in reasons)
 
 
 def _conditional_failed(err: ClientError) -> bool:
@@ -177,6 +193,113 @@ class RunStore:
     def list_recent(self, tenant: str, limit: int) -> list[Run]:
         return self._query(RECENT_INDEX, "recent_pk", _recent_partition(tenant), limit=limit)
 
+    def list_runs(self, tenant: str, limit: int, status: str | None = None, record_type: str | None = None,
+                  since: str | None = None, until: str | None = None, after: tuple[str, str] | None = None,
+                  max_read: int = 2000) -> tuple[list[Run], tuple[str, str] | None]:
+        """A page of the tenant's runs, newest first: at most `limit` of those created within [since, until]
+        (timestamps as runs keep them) with that status and record type, after the position `after`.
+
+        `status` is a run's status, or `completed_with_rejections` (completed, some records rejected).
+        DynamoDB applies its Limit before the filter, so the index is read page after page until `limit` runs
+        are found, the partition ends, or `max_read` runs were read. Answers the runs and the position
+        (created_at, run_id) to go on from, or None at the end.
+        """
+        where: list[str] = []
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        if status == "completed_with_rejections":
+            where.append("#status = :status AND error_count > :zero")
+            names["#status"], values[":status"], values[":zero"] = "status", RunStatus.COMPLETED.value, 0
+        elif status:
+            where.append("#status = :status")
+            names["#status"], values[":status"] = "status", status
+        if record_type:
+            where.append("record_type = :record_type")
+            values[":record_type"] = record_type
+        kwargs = self._recent_query(tenant, since, until, " AND ".join(where), names, values)
+        if after:
+            kwargs["ExclusiveStartKey"] = {"recent_pk": {"S": _recent_partition(tenant)}, "created_at": {"S": after[0]},
+                                           "pk": {"S": f"RUN#{after[1]}"}, "sk": {"S": "RUN"}}
+        runs: list[Run] = []
+        read = 0
+        while True:
+            wanted = limit - len(runs)
+            kwargs["Limit"] = min(max_read - read, max(wanted, 100) if where else wanted)
+            response = self._db.query(**kwargs)
+            read += response.get("ScannedCount", len(response.get("Items", [])))
+            for item in response.get("Items", []):
+                if len(runs) == limit:
+                    return runs, _position(runs[-1])
+                runs.append(run_from_item(_from_ddb(item)))
+            last = response.get("LastEvaluatedKey")
+            if last is None:
+                return runs, None
+            if len(runs) == limit:
+                return runs, _position(runs[-1])
+            if read >= max_read:  # bounded: the next page goes on from where this one stopped reading
+                return runs, (last["created_at"]["S"], last["pk"]["S"].removeprefix("RUN#"))
+            kwargs["ExclusiveStartKey"] = last
+
+    def count_outcomes(self, tenant: str, record_type: str | None = None, since: str | None = None,
+                       until: str | None = None, max_runs: int = 10_000) -> tuple[dict[str, int], bool]:
+        """How many of the tenant's runs (of a record type, created within [since, until]) are pending,
+        running, completed (without rejections), completed_with_rejections, failed and cancelled; and whether
+        every run was counted (False when more than `max_runs` were, the newest `max_runs` only)."""
+        counts = {name: 0 for name in ("pending", "running", "completed", "completed_with_rejections", "failed",
+                                       "cancelled")}
+        values: dict[str, Any] = {":record_type": record_type} if record_type else {}
+        kwargs = self._recent_query(tenant, since, until, "record_type = :record_type" if record_type else "",
+                                    {"#status": "status"}, values)
+        kwargs["ProjectionExpression"] = "#status, error_count"
+        read = 0
+        while True:
+            kwargs["Limit"] = max_runs - read
+            response = self._db.query(**kwargs)
+            read += response.get("ScannedCount", len(response.get("Items", [])))
+            for item in map(_from_ddb, response.get("Items", [])):
+                status = item.get("status")
+                if status == RunStatus.COMPLETED.value and item.get("error_count"):
+                    status = "completed_with_rejections"
+                if status in counts:
+                    counts[status] += 1
+            if "LastEvaluatedKey" not in response:
+                return counts, True
+            if read >= max_runs:
+                return counts, False
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def recent_measures(self, tenant: str, record_type: str, output_mode: OutputMode, validate_only: bool,
+                        max_read: int = 200, wanted: int = 10) -> list[dict]:
+        """Size and duration of the tenant's latest completed runs of a kind (at most `wanted`), for estimates
+        (chalicelib.progress): one query, reading at most `max_read` of its newest runs."""
+        kwargs = self._recent_query(
+            tenant, None, None,
+            "#status = :completed AND record_type = :record_type AND output_mode = :mode AND "
+            "validate_only = :validate_only AND #duration > :zero",
+            {"#status": "status", "#duration": "duration"},
+            {":completed": RunStatus.COMPLETED.value, ":record_type": record_type, ":mode": output_mode.value,
+             ":validate_only": validate_only, ":zero": 0})
+        kwargs.update(Limit=max_read, ProjectionExpression="input_bytes, total_records, #duration")
+        return [_from_ddb(item) for item in self._db.query(**kwargs).get("Items", [])][:wanted]
+
+    def _recent_query(self, tenant: str, since: str | None, until: str | None, where: str, names: dict,
+                      values: dict) -> dict[str, Any]:
+        """A query of the tenant's partition of the recent-runs index, newest first, created within [since, until]
+        (the index's sort key), filtered by `where`."""
+        key = "#k = :v"
+        if since and until:
+            key += " AND #created BETWEEN :since AND :until"
+        elif since or until:
+            key += " AND #created >= :since" if since else " AND #created <= :until"
+        bounds = {name: value for name, value in ((":since", since), (":until", until)) if value}
+        kwargs: dict[str, Any] = dict(
+            TableName=self._table, IndexName=RECENT_INDEX, KeyConditionExpression=key, ScanIndexForward=False,
+            ExpressionAttributeNames={"#k": "recent_pk", **({"#created": "created_at"} if bounds else {}), **names},
+            ExpressionAttributeValues=_to_ddb({":v": _recent_partition(tenant), **bounds, **values}))
+        if where:
+            kwargs["FilterExpression"] = where
+        return kwargs
+
     def _query(self, index: str, key: str, value: str, limit: int | None,
                where: tuple[str, dict, dict] | None = None) -> list[Run]:
         items: list[Run] = []
@@ -204,16 +327,16 @@ class RunStore:
         return self._update(
             run_id,
             "SET #status = :running, started_at = :at, updated_at = :at, current_step = :step, "
-            "step_history = list_append(step_history, :history)",
+            "step_history = list_append(step_history, :history), chunk_live = if_not_exists(chunk_live, :none)",
             {":running": RunStatus.RUNNING.value, ":at": at, ":step": Step.WORKFLOW_INITIALIZED.value,
              ":history": [{"step": Step.WORKFLOW_INITIALIZED.value, "at": at}],
-             ":pending": RunStatus.PENDING.value},
+             ":pending": RunStatus.PENDING.value, ":none": {}},
             condition="#status = :pending")
 
     def advance_step(self, run_id: str, step: Step, extra: dict | None = None) -> bool:
         """Move the step forward; a step never goes back, and only a running run moves."""
         at = now_iso()
-        earlier = [s.value for s in STEP_ORDER[: STEP_ORDER.index(step)]]
+        earlier = [s.value for s in steps_before(step)]
         names = {f":e{i}": s for i, s in enumerate(earlier)}
         sets = "current_step = :step, updated_at = :at, step_history = list_append(step_history, :history)"
         values: dict[str, Any] = {":step": step.value, ":at": at, ":history": [{"step": step.value, "at": at}],
@@ -226,47 +349,81 @@ class RunStore:
             condition += f" AND current_step IN ({', '.join(names)})"
         return self._update(run_id, "SET " + sets, values, condition=condition)
 
-    def record_plan(self, run_id: str, total_records: int, chunks_total: int, header: list[str]) -> bool:
+    def record_plan(self, run_id: str, total_records: int, chunks_total: int, header: list[str],
+                    input_sha256: str | None = None, input_bytes: int | None = None) -> bool:
+        """Keep the plan's counts, the file's header, and the file's identity (SHA-256 and size) as planned."""
         at = now_iso()
+        identity = {":sha": input_sha256, ":bytes": input_bytes}
+        sets = "".join(f", {name} = {key}" for name, key in (("input_sha256", ":sha"), ("input_bytes", ":bytes"))
+                       if identity[key] is not None)
         return self._update(
             run_id,
             "SET total_records = :total, chunks_total = :chunks, header = :header, planned_at = :at, "
-            "updated_at = :at, current_step = :step, step_history = list_append(step_history, :history)",
+            "updated_at = :at, current_step = :step, step_history = list_append(step_history, :history)" + sets,
             {":total": total_records, ":chunks": chunks_total, ":header": header, ":at": at,
              ":step": Step.DATA_MAPPING.value, ":history": [{"step": Step.DATA_MAPPING.value, "at": at}],
-             ":running": RunStatus.RUNNING.value},
+             ":running": RunStatus.RUNNING.value, **{k: v for k, v in identity.items() if v is not None}},
             condition="#status = :running")
+
+    def record_reconciliation(self, run_id: str, reconciliation: dict, ended_at: str | None) -> bool:
+        """Flag an ended run with its reconciliation report ({balanced, report, generated_at}); False if the run
+        is active again (a retry) or ended anew since the end the report was built for."""
+        values: dict[str, Any] = {":reconciliation": reconciliation, ":pending": RunStatus.PENDING.value,
+                                  ":running": RunStatus.RUNNING.value}
+        condition = "NOT #status IN (:pending, :running)"
+        if ended_at:
+            values[":ended"] = ended_at
+            condition += " AND completed_at = :ended"
+        return self._update(run_id, "SET reconciliation = :reconciliation", values, condition=condition)
+
+    def note_live(self, run_id: str, chunk: int, records: int) -> bool:
+        """Note the records a chunk's current attempt has delivered so far (progress per delivery call,
+        chalicelib.progress): its own entry, overwritten, so an attempt after a failed one starts it again.
+        False if the run is no longer running, or its item predates live progress (it has no map to note in:
+        a nested SET on a missing map is refused)."""
+        return self._conditional_update(
+            run_id, "SET chunk_live.#chunk = :records", {":records": records, ":running": RunStatus.RUNNING.value},
+            condition="#status = :running AND attribute_exists(chunk_live)", names={"#chunk": str(chunk)}) is not None
 
     def count_chunk(self, run_id: str, chunk: int, success: int, errors: int, failed: bool = False,
                     reason: str | None = None, rule_counts: dict[str, int] | None = None,
-                    error_rows: int = 0, message: ChunkMessage | None = None) -> bool:
+                    error_rows: int = 0, message: ChunkMessage | None = None, totals: dict | None = None) -> bool:
         """Add one chunk's counts to its run, exactly once. False if it was counted before.
 
         `rule_counts` are the chunk's broken rules (a record may break several);
         `error_rows` is the number of rows of its error report part, which the
         errors endpoint pages through.
         """
-        marker = chunk_marker(run_id, chunk, success, errors, failed, reason, error_rows, message, self._marker_ttl)
+        marker = chunk_marker(run_id, chunk, success, errors, failed, reason, error_rows, message, self._marker_ttl,
+                              totals)
         done_counter = "chunks_failed" if failed else "chunks_done"
-        names: dict[str, str] = {}
+        names: dict[str, str] = {"#live": str(chunk)}
         values: dict[str, Any] = {":s": success, ":e": errors, ":one": 1, ":at": now_iso(), ":zero": 0}
         sets = ["updated_at = :at"]
         for i, (rule, count) in enumerate(sorted((rule_counts or {}).items())):
             names[f"#r{i}"] = rule
             values[f":r{i}"] = count
             sets.append(f"error_rules.#r{i} = if_not_exists(error_rules.#r{i}, :zero) + :r{i}")
+        # The chunk's live note goes as its counts come: the live view never counts its records twice.
         update: dict[str, Any] = {
             "TableName": self._table, "Key": _key(run_id),
-            "UpdateExpression": f"ADD success_count :s, error_count :e, {done_counter} :one SET " + ", ".join(sets),
-            "ExpressionAttributeValues": _to_ddb(values)}
-        if names:
-            update["ExpressionAttributeNames"] = names
+            "UpdateExpression": f"ADD success_count :s, error_count :e, {done_counter} :one SET " + ", ".join(sets)
+                                + " REMOVE chunk_live.#live",
+            "ExpressionAttributeValues": _to_ddb(values), "ExpressionAttributeNames": names}
+        put = {"Put": {"TableName": self._table, "Item": _to_ddb(marker), "ConditionExpression": "attribute_not_exists(pk)"}}
         try:
-            self._db.transact_write_items(TransactItems=[
-                {"Put": {"TableName": self._table, "Item": _to_ddb(marker),
-                         "ConditionExpression": "attribute_not_exists(pk)"}},
-                {"Update": update},
-            ])
+            try:
+                self._db.transact_write_items(TransactItems=[put, {"Update": update}])
+            except ClientError as err:
+                if not _invalid_path(err):
+                    raise
+                # An item written before live progress has no map to remove from (DynamoDB refuses the path):
+                # it has no note either, so it is counted without.
+                update["UpdateExpression"] = update["UpdateExpression"].removesuffix(" REMOVE chunk_live.#live")
+                del names["#live"]
+                if not names:
+                    del update["ExpressionAttributeNames"]
+                self._db.transact_write_items(TransactItems=[put, {"Update": update}])
             return True
         except ClientError as err:
             reasons = err.response.get("CancellationReasons") or []
@@ -362,11 +519,11 @@ class RunStore:
         retried run's end calls; without it, that end calls none (its key went with the first end's call)."""
         at = now_iso()
         sets = ("SET #status = :running, updated_at = :at, current_step = :step, active_pk = :active, "
-                "retry_count = if_not_exists(retry_count, :zero) + :one, "
+                "retry_count = if_not_exists(retry_count, :zero) + :one, chunk_live = :no_notes, "
                 "step_history = list_append(step_history, :history), "
                 "audit = list_append(if_not_exists(audit, :none), :audit)")
         values: dict[str, Any] = {
-            ":none": [], ":audit": [audit_entry("retried", by, at)],
+            ":none": [], ":audit": [audit_entry("retried", by, at)], ":no_notes": {},
             ":running": RunStatus.RUNNING.value, ":at": at, ":step": Step.DATA_MAPPING.value, ":active": ACTIVE,
             ":zero": 0, ":one": 1, ":failed": failed_chunks,
             ":history": [{"step": "retry", "at": at, "chunks": failed_chunks}],
@@ -374,7 +531,8 @@ class RunStore:
         if credentials_ref:
             sets += ", credentials_ref = :credentials"
             values[":credentials"] = credentials_ref
-        removed = "completed_at, #duration, error_message, notification"  # the next end's call is its own
+        # the next end's call is its own, and so is its reconciliation report
+        removed = "completed_at, #duration, error_message, notification, reconciliation"
         if notify:
             sets += ", notify_url = :notify_url, notify_secret_ref = :notify_secret"
             values.update({":notify_url": notify[0], ":notify_secret": notify[1]})
@@ -433,14 +591,14 @@ class RunStore:
         return self._conditional_update(run_id, expression, values, condition) is not None
 
     def _conditional_update(self, run_id: str, expression: str, values: dict, condition: str,
-                            returning: bool = False) -> dict | None:
+                            returning: bool = False, names: dict[str, str] | None = None) -> dict | None:
         """The update's answer (with the item it left, if `returning`), or None if the condition failed."""
         kwargs: dict[str, Any] = dict(
             TableName=self._table, Key=_key(run_id), UpdateExpression=expression,
             ConditionExpression=f"attribute_exists(pk) AND ({condition})",
             ExpressionAttributeValues=_to_ddb(values))
         # Both are DynamoDB reserved words, so they go by placeholder names.
-        names = {n: n[1:] for n in ("#status", "#duration") if n in expression + condition}
+        names = {**{n: n[1:] for n in ("#status", "#duration") if n in expression + condition}, **(names or {})}
         if names:
             kwargs["ExpressionAttributeNames"] = names
         if returning:

@@ -25,6 +25,10 @@ from chalicelib.messages import ChunkMessage
 from chalicelib.models import MigrationRequest, OutputMode, RetryRequest, RunStatus
 from chalicelib.notifications import check_notify
 from chalicelib.observability import RUNS_FINISHED, RUNS_STARTED, log, record
+from chalicelib import run_view
+from chalicelib import progress
+from chalicelib.listing import MAX_COUNTED, MAX_READ_PER_PAGE, ListQuery, encode_cursor
+from chalicelib.reconciliation import report_answer
 from chalicelib.run import Run
 from chalicelib.runs import RunStore, now_iso
 from chalicelib.storage import DataRoot, part_name
@@ -36,11 +40,7 @@ if TYPE_CHECKING:
     from chalicelib.outbound import OutboundPolicy
     from chalicelib.records import RecordSpec
 
-# `make bench`: a million disability records take 5 to 7 s end to end on two local
-# workers; Lambda runs more workers at once, so this errs on the slow side.
-SECONDS_PER_MILLION_RECORDS = 10
 TRIGGER_KEYS = uuid.UUID("5b0c9a43-3f7e-4a0e-9d55-2d0e8f7c6a11")  # namespace of runs named by Idempotency-Key
-BYTES_PER_RECORD = 130  # the sample exports average 125 to 130 bytes a record
 RECORD_TYPE_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")  # what a run's record_type is shown as (answers.py)
 
 
@@ -76,12 +76,7 @@ class MigrationService:
         with another request is a conflict. Keys are the tenant's own: another
         tenant's same key names another run.
         """
-        request = MigrationRequest.from_body(body, sorted(self.specs))
-        check_outbound(request.authentication, self.outbound)
-        check_notify(request.notify, self.outbound)
-        if request.input_format.type == "fixed_width" and self.specs[request.record_type].layout is None:
-            raise InvalidRequest(f"input_format.type: record type {request.record_type!r} has no fixed-width layout")
-        request = self._within_tenant_area(request, caller.tenant)
+        request = self.checked_request(caller, body)
         if idempotency_key is not None:
             if not 1 <= len(idempotency_key) <= 255:
                 raise InvalidRequest("Idempotency-Key: must be 1 to 255 characters")
@@ -122,6 +117,23 @@ class MigrationService:
         log("run queued", run_id=run.run_id, record_type=run.record_type, output_mode=run.output_mode.value)
         return self._queued_answer(run, source.size())
 
+    def checked_request(self, caller: Caller, body) -> MigrationRequest:
+        """The run a trigger body asks for, checked as a trigger and a preview check it (a 422 naming the
+        field): its fields, where its credentials and webhook would have the service call, its record
+        type's layout, and the caller's tenant's file areas."""
+        request = MigrationRequest.from_body(body, sorted(self.specs))
+        check_outbound(request.authentication, self.outbound)
+        check_notify(request.notify, self.outbound)
+        if request.input_format.type == "fixed_width" and self.specs[request.record_type].layout is None:
+            raise InvalidRequest(f"input_format.type: record type {request.record_type!r} has no fixed-width layout")
+        return self._within_tenant_area(request, caller.tenant)
+
+    def preview(self, caller: Caller, body, records: int) -> dict:
+        """A trial run of the first `records` records of the file a trigger body names (chalicelib.preview):
+        nothing is delivered or written, and no run is made."""
+        from chalicelib.preview import preview
+        return preview(self, caller, body, records)
+
     def _within_tenant_area(self, request: MigrationRequest, tenant: str) -> MigrationRequest:
         """A named tenant reads only under its own folders and writes only under tenants/<tenant>/ (its
         output folder by default); the default tenant, the operator's own, reaches the whole data root."""
@@ -141,7 +153,11 @@ class MigrationService:
         if existing.request_fingerprint != fingerprint:
             raise RunConflict("Idempotency-Key was already used for a different request "
                               f"(run {existing.run_id}); use a new key for a new migration")
-        return self._queued_answer(existing, source_size=0)
+        size = existing.input_bytes
+        if size is None:  # not planned yet: the file, if it is still there
+            source = self.data_root.resolve(existing.file_path, "file_path")
+            size = source.size() if source.exists() else 0
+        return self._queued_answer(existing, size)
 
     def _queued_answer(self, run: Run, source_size: int) -> dict:
         return {
@@ -149,14 +165,25 @@ class MigrationService:
             "status": run.status.value,
             "message": "Migration queued successfully",
             "created_at": run.created_at,
-            "estimated_duration": _estimate_seconds(source_size),
+            **self._estimate(run, source_size),
         }
+
+    def _estimate(self, run: Run, size_bytes: int) -> dict:
+        """How long a run of this file should take, from the tenant's recent runs of its kind: one bounded
+        query (chalicelib.progress)."""
+        mode = "validate-only" if run.validate_only else run.output_mode.value
+        measures = self.store.recent_measures(run.tenant, run.record_type, run.output_mode, run.validate_only)
+        return progress.estimate(size_bytes, measures, run.record_type, mode)
 
     def status(self, caller: Caller, run_id: str, include_details: bool = False) -> dict:
         return self._get(caller, run_id).status_answer(include_details)
 
     def audit(self, caller: Caller, run_id: str) -> dict:
         return self._get(caller, run_id).audit_answer()
+
+    def reconciliation(self, caller: Caller, run_id: str) -> dict:
+        """The run's reconciliation report (chalicelib.reconciliation); a 409 until it is written."""
+        return report_answer(self._get(caller, run_id), self.data_root)
 
     def running(self, caller: Caller) -> dict:
         runs = self.store.list_active(caller.tenant)
@@ -168,38 +195,32 @@ class MigrationService:
             "count": len(runs),
         }
 
-    def recent(self, caller: Caller, limit: int) -> dict:
-        runs = self.store.list_recent(caller.tenant, limit)
-        return {"migrations": [r.summary() for r in runs], "count": len(runs)}
+    def recent(self, caller: Caller, query: ListQuery | int = ListQuery()) -> dict:
+        """A page of the caller's runs, newest first, filtered (chalicelib.listing; a number: the newest that
+        many), with the counts by status of its runs of the same record type and dates, whatever their status."""
+        query = ListQuery(limit=query) if isinstance(query, int) else query
+        runs, position = self.store.list_runs(caller.tenant, query.limit, status=query.status,
+                                              record_type=query.record_type, since=query.since, until=query.until,
+                                              after=query.after, max_read=MAX_READ_PER_PAGE)
+        counts, complete = self.store.count_outcomes(caller.tenant, query.record_type, query.since, query.until,
+                                                     max_runs=MAX_COUNTED)
+        return {"migrations": [r.summary() for r in runs], "count": len(runs),
+                "next_cursor": encode_cursor(position, caller.tenant, query) if position else None,
+                "counts_by_status": counts, "counts_complete": complete}
 
-    def errors(self, caller: Caller, run_id: str, offset: int, limit: int) -> dict:
-        """A page of the run's error report: rows of counted chunks, in file order.
-
-        The report is the error part files under the run's output folder; the
-        chunk markers say how many rows each holds, so a page reads only the
-        parts it needs. While a run is going, pages may shift as chunks land.
-        """
+    def errors(self, caller: Caller, run_id: str, offset: int, limit: int, rule: str | None = None) -> dict:
+        """A page of the run's error report (rows of counted chunks, in file order), of one rule's rows
+        with `rule`. While a run is going, pages may shift as chunks land (run_view.errors_page)."""
+        rule = run_view.check_rule(rule)
         run = self._get(caller, run_id)
-        markers = [m for m in self.store.chunk_markers(run_id) if m.get("error_rows")]
         folder = self.data_root.resolve(run.output_dir, "output_dir").child(run_id).child("errors")
-        total = sum(m["error_rows"] for m in markers)
-        rows: list[dict] = []
-        position = 0
-        for marker in markers:
-            count = marker["error_rows"]
-            if position + count > offset and len(rows) < limit:
-                lines = folder.child(part_name(marker["chunk"])).read_bytes().split(b"\n")[:-1]  # JSON Lines: "\n" only
-                start = max(0, offset - position)
-                rows.extend(json.loads(line) for line in lines[start:start + limit - len(rows)])
-            position += count
-        following = offset + len(rows)
-        return {
-            "run_id": run_id, "status": run.status.value,
-            "records_rejected": run.error_count, "error_rows": total,
-            "by_rule": run.rules_broken,
-            "offset": offset, "limit": limit, "errors": rows,
-            "next_offset": following if following < total else None,
-        }
+        return run_view.errors_page(run, self.store.chunk_markers(run_id),
+                                    lambda chunk: folder.child(part_name(chunk)).read_bytes(), offset, limit, rule)
+
+    def chunks(self, caller: Caller, run_id: str, offset: int, limit: int) -> dict:
+        """The run's chunks by state (a page of them) and its throughput over time, for the run page."""
+        run = self._get(caller, run_id)
+        return run_view.chunks_answer(run, self.store.chunk_markers(run_id), offset, limit)
 
     def retry(self, caller: Caller, run_id: str, body) -> dict:
         """Process again only the failed chunks of a finished run, as the same run.
@@ -320,10 +341,6 @@ def request_fingerprint(request: MigrationRequest) -> str:
     if request.authentication is not None:
         fields["authentication"] = {"type": request.authentication.type}
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
-
-
-def _estimate_seconds(size_bytes: int) -> float:
-    return round(max(1.0, size_bytes / BYTES_PER_RECORD / 1_000_000 * SECONDS_PER_MILLION_RECORDS), 1)
 
 
 def _looks_like_run_id(run_id: str) -> bool:

@@ -1,9 +1,9 @@
-"""The work queue: plan, chunk and notify messages on SQS."""
+"""The work queue: plan, chunk, notify and reconcile messages on SQS."""
 from __future__ import annotations
 
 from typing import Callable, Sequence
 
-from chalicelib.messages import ChunkMessage, NotifyMessage, PlanMessage
+from chalicelib.messages import ChunkMessage, NotifyMessage, PlanMessage, ReconcileMessage
 
 SQS_BATCH_LIMIT = 10  # SendMessageBatch takes at most ten entries
 
@@ -25,6 +25,9 @@ class WorkQueue:
 
     def send_notify(self, message: NotifyMessage) -> None:
         self._sqs.send_message(QueueUrl=self.url, MessageBody=message.to_json())
+
+    def send_reconcile(self, run_id: str) -> None:
+        self._sqs.send_message(QueueUrl=self.url, MessageBody=ReconcileMessage(run_id).to_json())
 
     def send_chunks(self, chunks: Sequence[ChunkMessage]) -> None:
         for i in range(0, len(chunks), SQS_BATCH_LIMIT):

@@ -14,6 +14,8 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import date
 
+import numpy as np
+import pandas as pd
 import requests
 
 from chalicelib.config import Settings
@@ -21,12 +23,15 @@ from chalicelib.credentials import Authenticator, Credentials, CredentialVault, 
 from chalicelib.delivery import ApiDelivery, write_error_part, write_part
 from chalicelib.errors import InputFileError, InvalidRequest
 from chalicelib.inputs import plan_file, read_records
-from chalicelib.messages import ChunkMessage, NotifyMessage, parse_message
+from chalicelib.messages import ChunkMessage, NotifyMessage, ReconcileMessage, parse_message
 from chalicelib.notifications import RunEndNotices
 from chalicelib.models import InputFormat, OutputMode, RunStatus, Step
 from chalicelib.observability import CHUNKS_FAILED, RUNS_FINISHED, log, message_keys, record, record_chunk
 from chalicelib.outbound import OutboundPolicy
+from chalicelib.progress import LiveNotes
 from chalicelib.records import RecordError, RecordSpec, Transformed, transform
+from chalicelib.reconciliation import HashingSource, Reconciler, write_plan
+from chalicelib.records.totals import chunk_totals
 from chalicelib.run import Run
 from chalicelib.runs import RunStore
 from chalicelib.storage import DataRoot, StoredFile
@@ -54,6 +59,7 @@ class Worker:
             self.outbound = OutboundPolicy.from_settings(self.settings)
         if self.webhooks is None:
             self.webhooks = WebhookSender(self.store, self.vault, requests.Session(), self.outbound)
+        self.reconciler = Reconciler(self.store, self.data_root, self.specs)
 
     def handle(self, body: str) -> None:
         message = parse_message(body)
@@ -62,6 +68,8 @@ class Worker:
                 self.process_chunk(message)
             elif isinstance(message, NotifyMessage):
                 self.webhooks.deliver(message)
+            elif isinstance(message, ReconcileMessage):
+                self.reconciler.build(message.run_id)
             else:
                 self.plan(message.run_id)
 
@@ -79,7 +87,7 @@ class Worker:
         self.store.advance_step(run_id, Step.FILE_READING)
         spec = self.specs[run.record_type]
         try:
-            source = self._input(run)
+            source = HashingSource(self._input(run))  # the scan also takes the file's SHA-256 and size
             plan = plan_file(source, run.input_format, spec, self.settings.chunk_records,
                              self.settings.chunk_bytes, run_id)
         except InputFileError as err:
@@ -89,7 +97,11 @@ class Worker:
                 self._announce(ended)
             self.vault.release(run, self.store)
             return
-        if not self.store.record_plan(run_id, plan.total_records, len(plan.chunks), plan.header):
+        sha256, size = source.identity()
+        # Written before the plan is recorded: a failure here brings the plan message back to plan again.
+        write_plan(self.data_root.resolve(run.output_dir, "output_dir").child(run_id), run_id, plan, sha256, size)
+        if not self.store.record_plan(run_id, plan.total_records, len(plan.chunks), plan.header,
+                                      input_sha256=sha256, input_bytes=size):
             return  # cancelled while scanning
         log("run planned", records=plan.total_records, chunks=len(plan.chunks))
         if not plan.chunks:
@@ -129,6 +141,9 @@ class Worker:
 
         stopped = False
         rejected_by_target = 0
+        delivered_rows = refused_rows = None  # api mode: the records the target took, and those it refused
+        if run.delivery_step is not None:  # the target API or the output files; a dry run delivers nowhere
+            self._advance(run, run.delivery_step)
         if run.validate_only:
             success = result.document_count  # a dry run: valid records are counted, nothing is delivered
         elif run.output_mode == OutputMode.FILE:
@@ -143,6 +158,8 @@ class Worker:
                 self.fail_chunk(message, f"no access token: {err}")
                 return
             success, stopped, rejected_by_target = outcome.delivered, outcome.stopped, len(outcome.rejected)
+            delivered_rows = result.document_rows[:outcome.sent]
+            refused_rows = np.array([row for row, _ in outcome.rejected], dtype=np.int64)
             errors += [RecordError.of_record(row, "target_rejected", why) for row, why in outcome.rejected]
             log("chunk delivered", calls=outcome.calls, retries=outcome.retries, throttled=outcome.throttled)
         if errors or run.retry_count:
@@ -153,15 +170,19 @@ class Worker:
         error_count = mapped.rejected + rejected_by_target
         if stopped:
             log("chunk stopped by cancel", delivered=success)
+        rule_counts = Counter(e.rule for e in errors)
+        # The chunk's control totals by group (chalicelib.reconciliation), kept in its marker: counted once.
+        totals = chunk_totals(spec, mapped.frame, mapped.rows, mapped.unreadable, result, delivered_rows,
+                              refused_rows, run.validate_only)
+        totals["rules"] = dict(rule_counts)
         counted = self.store.count_chunk(message.run_id, message.chunk, success, error_count,
-                                         rule_counts=Counter(e.rule for e in errors), error_rows=len(errors))
+                                         rule_counts=rule_counts, error_rows=len(errors), totals=totals)
         elapsed = time.monotonic() - started
         if counted:
             record_chunk(run.record_type, valid=success, delivered=0 if run.validate_only else success,
                          rejected=error_count, seconds=elapsed)
             log("chunk counted", success=success, errors=error_count, seconds=round(elapsed, 3))
-        self._advance(run, Step.API_INTEGRATION)
-        self._finish_if_done(message.run_id)
+        self._finish_if_done(message.run_id, counted)
 
     def _deliver(self, run: Run, message: ChunkMessage, result):
         stored = self.vault.for_run(run.credentials_ref)
@@ -181,8 +202,11 @@ class Worker:
             current = self.store.get(message.run_id)
             return current is None or current.status == RunStatus.CANCELLED
 
+        notes = LiveNotes(lambda records: self.store.note_live(message.run_id, message.chunk, records),
+                          on_error=lambda err: log("live progress not noted", logging.WARNING,
+                                                   error=type(err).__name__))
         return delivery.deliver(message.run_id, message.chunk, documents,
-                                result.document_rows.tolist(), cancelled)
+                                result.document_rows.tolist(), cancelled, progress=notes)
 
     def _advance(self, run: Run, step: Step) -> None:
         if not run.reached(step):
@@ -198,6 +222,9 @@ class Worker:
                 self.fail_chunk(message, "the chunk failed on every attempt; its records were not delivered")
             elif isinstance(message, NotifyMessage):
                 self.webhooks.give_up(message, "the call could not be made on any attempt (the worker failed)")
+            elif isinstance(message, ReconcileMessage):
+                # The run keeps `reconciliation: null`: its report is missing, and the status says so.
+                log("reconciliation report could not be built on any attempt", logging.ERROR)
             else:
                 run = self.store.get(message.run_id)
                 if run and (ended := self.store.fail(message.run_id, "planning the run failed on every attempt",
@@ -217,15 +244,21 @@ class Worker:
         output = self.data_root.resolve(run.output_dir, "output_dir").child(run.run_id)
         write_error_part(output, message.chunk, [RecordError.of_record(row, "chunk_failed", reason)
                                                  for row in range(message.first_row, message.first_row + message.rows)])
-        if self.store.count_chunk(message.run_id, message.chunk, 0, message.rows, failed=True, reason=reason,
-                                  rule_counts={"chunk_failed": message.rows}, error_rows=message.rows,
-                                  message=message):
+        # No totals: the reconciliation report reads a failed chunk's records again, as not processed.
+        counted = self.store.count_chunk(message.run_id, message.chunk, 0, message.rows, failed=True, reason=reason,
+                                         rule_counts={"chunk_failed": message.rows}, error_rows=message.rows,
+                                         message=message)
+        if counted:
             record(CHUNKS_FAILED, 1)
             log("chunk failed for good", logging.ERROR, records=message.rows)
-        self._finish_if_done(message.run_id)
+        self._finish_if_done(message.run_id, counted)
 
-    def _finish_if_done(self, run_id: str) -> None:
+    def _finish_if_done(self, run_id: str, counted: bool = False) -> None:
         run = self.store.get(run_id)
+        if run is not None and counted and not run.active:
+            # Counted after its run ended (it was being delivered when a cancel came): the report, perhaps
+            # written already without it, is built again.
+            self.queue.send_reconcile(run_id)
         if run is None or run.status != RunStatus.RUNNING or not run.all_chunks_counted:
             return
         status, message = run.outcome()
@@ -249,6 +282,9 @@ class MappedChunk:
     errors: list[RecordError]    # the error report's rows, in record order
     records: int                 # records read, valid or not
     rejected: int                # records rejected (a record may have several error rows)
+    frame: pd.DataFrame | None = None  # the readable records as read (the reconciliation's source totals)
+    rows: np.ndarray | None = None     # their record numbers
+    unreadable: int = 0                # records that could not be read
 
 
 def map_chunk(data: bytes, header: list[str], fmt: InputFormat, spec: RecordSpec, first_row: int,
@@ -258,4 +294,5 @@ def map_chunk(data: bytes, header: list[str], fmt: InputFormat, spec: RecordSpec
     result = transform(chunk.frame, spec, chunk.rows, today=today)
     errors = [RecordError.of_record(row, chunk.malformed_rule, why) for row, why in chunk.malformed] + result.errors
     errors.sort(key=lambda e: e.row)
-    return MappedChunk(result, errors, len(chunk.frame) + len(chunk.malformed), result.error_rows + len(chunk.malformed))
+    return MappedChunk(result, errors, len(chunk.frame) + len(chunk.malformed), result.error_rows + len(chunk.malformed),
+                       chunk.frame, chunk.rows, len(chunk.malformed))

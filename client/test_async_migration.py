@@ -22,7 +22,8 @@ STATUS_FIELDS = {"run_id", "status", "progress", "created_at", "started_at", "co
                  "error_message", "file_path", "record_type", "metadata"}
 PROGRESS_FIELDS = {"total_records", "processed_records", "success_count", "error_count",
                    "progress_percentage", "current_step"}
-TRIGGER_FIELDS = {"run_id", "status", "message", "created_at", "estimated_duration"}
+TRIGGER_FIELDS = {"run_id", "status", "message", "created_at", "estimated_duration", "estimated_duration_seconds",
+                  "estimate_basis"}
 REQUEST_TIMEOUT = 30
 
 
@@ -102,7 +103,8 @@ def run_migration(args: argparse.Namespace) -> int:
         return 1
     queued = response.json()
     run_id = queued["run_id"]
-    print(f"Queued run {run_id} ({queued['message']}; estimated {queued['estimated_duration']}s)")
+    print(f"Queued run {run_id} ({queued['message']}; estimated {queued['estimated_duration']}, "
+          f"{queued['estimate_basis']})")
     try:
         wait_for_end(api, run_id, args.poll, args.timeout)
     except (TimeoutError, requests.RequestException) as err:

@@ -74,6 +74,11 @@ class Cutter:
             self.close()
             i = j + 1
 
+    @property
+    def framed(self) -> int:
+        """Records of the run framed so far: those of closed chunks and of the one being filled."""
+        return sum(c.rows for c in self.chunks) + self.rows_in_chunk
+
     def close(self) -> None:
         if self.rows_in_chunk:
             self.chunks.append(ChunkMessage(self.run_id, len(self.chunks) + 1, self.chunk_start, self.last_end,

@@ -37,8 +37,12 @@ UTF8_BOM = b"\xef\xbb\xbf"
 
 def plan_delimited(blocks: Iterable[bytes], records_per_chunk: int, max_chunk_bytes: int,
                    encoding: str = "utf-8", delimiter: str = ",", has_header: bool = True,
-                   run_id: str = "") -> Plan:
+                   run_id: str = "", stop_after: int | None = None) -> Plan:
     """Scan the whole file once and return its header (empty without one) and chunk ranges.
+
+    With `stop_after` (a preview's first records, chalicelib.preview), the scan stops at the first
+    block in which more records than that are framed: no block after it is read, and the checks of the
+    file's end are not made; the plan's last chunk is then the partial one those records began.
 
     The quote and newline bytes are the same in every encoding this reads
     (UTF-8 and the single-byte Latin ones), so the scan works on bytes.
@@ -97,6 +101,10 @@ def plan_delimited(blocks: Iterable[bytes], records_per_chunk: int, max_chunk_by
                 cutter = Cutter(header_end, records_per_chunk, max_chunk_bytes, run_id)
         if cutter is not None and len(ends):
             cutter.add(ends)
+            if stop_after is not None and cutter.framed > stop_after:
+                cutter.close()
+                return Plan(header=parse_header(bytes(head[header_start:header_end]), encoding, delimiter)
+                            if has_header else [], chunks=cutter.chunks)
         stripped = block.rstrip()
         if stripped:
             last_content = offset + len(stripped)

@@ -58,6 +58,10 @@ class Transformed:
     document_rows: np.ndarray   # the source row number of each document
     errors: list[RecordError]   # every rule each invalid record broke
     error_rows: int             # records rejected (a record may break several rules)
+    valid: np.ndarray | None = None  # per record of the chunk: whether it made a document
+    # each field's JSON text in the documents, of the valid records in order: what the reconciliation
+    # report totals on the delivered side (chalicelib.records.totals), without parsing the documents again
+    fragments: dict[str, np.ndarray] = field(default_factory=dict)
 
     def document_lines(self) -> list[str]:
         """Each document's JSON text. Documents end with "\n", which JSON escapes inside strings; a field may
@@ -111,13 +115,14 @@ def transform(frame: pd.DataFrame, spec: RecordSpec, rows: np.ndarray, today: da
     # fragments in a (records x pieces) grid and join it in one call: about
     # twice as fast as formatting a template once per record.
     grid = np.empty((len(kept_rows), 2 * len(order) + 2), dtype=object)
+    fragments = {}
     for j, source in enumerate(order):
         grid[:, 2 * j] = template[j]
-        grid[:, 2 * j + 1] = columns[source].fragments[keep]
+        grid[:, 2 * j + 1] = fragments[source] = columns[source].fragments[keep]
     grid[:, -2] = template[-2]
     grid[:, -1] = [str(r) + template[-1] for r in kept_rows.tolist()]
     documents = "".join(grid.ravel().tolist())
-    return Transformed(documents, len(kept_rows), kept_rows, errors, int(invalid.sum()))
+    return Transformed(documents, len(kept_rows), kept_rows, errors, int(invalid.sum()), keep, fragments)
 
 
 def _encode_column(f: FieldSpec, values: np.ndarray, today: date) -> _Column:

@@ -28,7 +28,7 @@ from chalicelib.records.spec_models import (FIELD_KEYS, FIELD_TYPES, RECORD_TYPE
                                             SIGNS, TOP_LEVEL_KEYS, TYPE_KEYS, RecordSpecModel, spec_json_schema,
                                             spec_problem)
 
-__all__ = ["CrossFieldRule", "FieldSpec", "RecordSpec", "SPEC_DIR", "load_spec", "load_specs", "spec_json_schema",
+__all__ = ["ControlTotal", "CrossFieldRule", "FieldSpec", "RecordSpec", "SPEC_DIR", "load_spec", "load_specs", "spec_json_schema",
            # what a spec may say, from the models
            "FIELD_KEYS", "FIELD_TYPES", "RECORD_TYPE_NAME", "RULE_KEYS", "RULE_TYPES", "SIGNS", "TOP_LEVEL_KEYS",
            "TYPE_KEYS"]
@@ -68,6 +68,13 @@ class CrossFieldRule:
 
 
 @dataclass(frozen=True)
+class ControlTotal:
+    name: str
+    kind: str    # "sum" or "count_by" (spec_models.CONTROL_KINDS)
+    field: str   # the source of the field
+
+
+@dataclass(frozen=True)
 class RecordSpec:
     record_type: str
     title: str
@@ -76,6 +83,10 @@ class RecordSpec:
     fields: tuple[FieldSpec, ...]
     rules: tuple[CrossFieldRule, ...] = ()
     layout: Any = None  # the fixed-width record layout (chalicelib.inputs.fixed), if the type has one
+    control_totals: tuple[ControlTotal, ...] = ()  # of the reconciliation report (chalicelib.reconciliation)
+
+    def field(self, source: str) -> FieldSpec:
+        return next(f for f in self.fields if f.source == source)
 
     @property
     def source_columns(self) -> list[str]:
@@ -131,8 +142,9 @@ def load_spec(path: str, check_values: bool = True) -> RecordSpec:
             if placed.numeric and (spec_field.implied_decimals or spec_field.sign != "leading"):
                 raise SpecError(f"{name}: field {source!r}: 'implied_decimals' and 'sign' describe text "
                                 f"amounts; its fixed-width PIC {placed.pic} already says where they are")
+    controls = tuple(ControlTotal(c.name, c.kind, c.field) for c in model.control_totals)
     return RecordSpec(model.record_type, model.title if model.title is not None else model.record_type,
-                      model.description, model.endpoint, fields, rules, layout)
+                      model.description, model.endpoint, fields, rules, layout, controls)
 
 
 def _field_spec(model: Any) -> FieldSpec:

@@ -182,6 +182,24 @@ class DateOrderRule(BaseModel):
     description: str = Field("", description="Free text for people; ignored by the service.")
 
 
+CONTROL_KINDS = ("sum", "count_by")
+OTHER_CODE, NO_CODE = "(other)", "(none)"  # count_by keys of a value not in the code table, and of none
+
+
+class ControlTotalModel(BaseModel):
+    """A control total of the run's reconciliation report (docs/reconciliation.md): the sum of an amount field,
+    or the count of records per code of a code field, taken of the source, delivered, rejected and not
+    processed records."""
+
+    model_config = STRICT
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$", description="How the report names the total.")
+    kind: Literal[CONTROL_KINDS] = Field(description="`sum`: the exact sum of a decimal or integer field; "
+                                         "`count_by`: records per code value of a code field.")
+    field: NonEmpty = Field(description="The source of the field it is taken of; never a personal (`pii`) field.")
+    description: str = Field("", description="Free text for people; ignored by the service.")
+
+
 class RecordSpecModel(BaseModel):
     """A record type: the columns of its legacy files and where each value goes in the document."""
 
@@ -196,6 +214,8 @@ class RecordSpecModel(BaseModel):
     rules: list[DateOrderRule] = Field([], description="Checks that involve two fields.")
     fixed_width: dict[str, Any] = Field(None, description="The fixed-width record layout "
                                         "(docs/fixed-width.md), checked when the spec is loaded.")
+    control_totals: list[ControlTotalModel] = Field([], description="Control totals of the run's reconciliation "
+                                                    "report (docs/reconciliation.md).")
 
     @model_validator(mode="after")
     def _across_fields(self):
@@ -221,6 +241,31 @@ class RecordSpecModel(BaseModel):
                     raise refuse(f"rules[{i}]: '{key}' must name a date field, not {ref!r}")
             if rule.first == rule.then:
                 raise refuse(f"rules[{i}]: 'first' and 'then' are the same field {rule.first!r}")
+        names = [c.name for c in self.control_totals]
+        for i, control in enumerate(self.control_totals):
+            where = f"control_totals[{i}]"
+            if names.count(control.name) > 1:
+                raise refuse(f"{where}: name {control.name!r} appears twice")
+            spec_field = by_source.get(control.field)
+            if spec_field is None:
+                raise refuse(f"{where}: 'field' must name a field of the spec, not {control.field!r}")
+            if spec_field.pii:
+                # The report holds no personal value, nor a sum of one (a run of one record would show it).
+                raise refuse(f"{where}: field {control.field!r} is personal data ('pii'): no control total of it")
+            if control.kind == "sum" and spec_field.type not in ("decimal", "integer"):
+                raise refuse(f"{where}: a sum needs a decimal or integer field; {control.field!r} is "
+                             f"{_a(spec_field.type)} field")
+            if control.kind == "count_by":
+                if spec_field.type != "code":
+                    raise refuse(f"{where}: count_by needs a code field; {control.field!r} is "
+                                 f"{_a(spec_field.type)} field")
+                targets = list(spec_field.codes.values())
+                if len(set(targets)) < len(targets):
+                    # The delivered side is counted from the documents: each target value must name one code.
+                    raise refuse(f"{where}: field {control.field!r} maps two codes to one value; its delivered "
+                                 f"records could not be counted by code")
+                if {OTHER_CODE, NO_CODE} & set(spec_field.codes):
+                    raise refuse(f"{where}: {OTHER_CODE!r} and {NO_CODE!r} are the report's own keys, not codes")
         return self
 
 
@@ -266,6 +311,8 @@ TOP_LEVEL_WORDING = {
     "fields": "'fields' must be a non-empty list",
     "rules": "'rules' must be a list",
     "fixed_width": "fixed_width: must be an object with 'copybook', or 'record_length' and 'fields'",
+    "control_totals": "'control_totals' must be a list of objects with 'name', 'kind' (sum or count_by) and "
+                      "'field'",
 }
 FIELD_WORDING = {
     "source": "needs 'source' and 'target', non-empty strings",

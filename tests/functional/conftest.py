@@ -25,6 +25,8 @@ from local_stack.environment import PROJECT_DIR
 
 STAGE = "test"
 TOKEN = "functional-test-token"
+# How often a test's HTTP server checks whether it is asked to stop (socketserver's default is 0.5 s).
+SERVER_POLL_SECONDS = 0.02
 
 
 class Harness:
@@ -127,7 +129,10 @@ def functional_stage(data_root, monkeypatch) -> Iterator[Harness]:
     """The app in-process over moto's AWS, with the sandbox target on loopback, for as long as the block
     lasts: what the `harness` fixture gives each test, and a module-scoped fixture once per module."""
     target = sandbox_target.make_server(0, TOKEN)
-    threading.Thread(target=target.serve_forever, daemon=True).start()
+    # shutdown() waits for serve_forever's next poll: at the default 0.5 s that was half a second idle
+    # at the end of every test using the harness.
+    threading.Thread(target=target.serve_forever, kwargs={"poll_interval": SERVER_POLL_SECONDS},
+                     daemon=True).start()
     try:
         for name, value in stage_environment(str(data_root), target.server_address[1]).items():
             monkeypatch.setenv(name, value)

@@ -11,6 +11,7 @@ import requests
 from chalicelib.credentials import ApiKey, Authenticator, Basic, BearerToken, OAuth2ClientCredentials
 from chalicelib.delivery import ApiDelivery, DeliveryFailed
 from local_stack.sandbox_target import BASIC_USER, OAUTH_CLIENT_ID, make_server
+from tests.functional.conftest import SERVER_POLL_SECONDS
 
 SECRET = "sandbox-secret"
 
@@ -18,7 +19,7 @@ SECRET = "sandbox-secret"
 @pytest.fixture
 def target():
     server = make_server(0, SECRET)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": SERVER_POLL_SECONDS}, daemon=True).start()
     server.url = f"http://127.0.0.1:{server.server_address[1]}"
     yield server
     server.shutdown()

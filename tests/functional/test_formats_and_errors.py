@@ -196,7 +196,9 @@ def test_variable_blocked_records_migrate_like_the_same_fixed_records(harness):
     for status in runs.values():
         assert status["status"] == "completed", status["error_message"]
         assert status["progress"]["total_records"] == 300
-    assert runs["fb"]["progress"] == runs["vb"]["progress"]
+    timing = ("records_per_second", "eta_seconds")  # measured, so they differ between any two runs
+    exact = [{k: v for k, v in status["progress"].items() if k not in timing} for status in runs.values()]
+    assert exact[0] == exact[1]
     docs = {name: sorted(read_jsonl(harness.output_dir(s["run_id"])), key=lambda d: d["source_row"])
             for name, s in runs.items()}
     assert docs["fb"] == docs["vb"] and len(docs["fb"]) == runs["fb"]["progress"]["success_count"] > 250

@@ -487,3 +487,23 @@ def test_a_retry_without_a_body_reaches_the_run(stack):
     # a finished run with no failed chunks: a 409 that says so, and nothing changes
     detail = refused(stack, "POST", f"{API}/retry/{stack.finished_run}", status=409)
     assert detail.endswith("has no failed chunks to retry")
+
+
+# ------------------------------------------------------------------------------ preview
+
+@pytest.mark.parametrize("query, raw, headers, status, detail", [
+    ("", b"{not json", JSON_HEADERS, 400, "request body is not valid JSON"),
+    ("", b"[" * 100_000, JSON_HEADERS, 400, "request body is nested more than"),
+    ("", b'{"file_path": "' + b"a" * MAX_BODY_BYTES + b'"}', JSON_HEADERS, 413, "request body is larger than 256 KiB"),
+    ("", as_json(GOOD), {"Content-Type": "text/plain"}, 415, "Content-Type: a request body must be sent as"),
+    ("", as_json({**GOOD, "file_path": "/etc/passwd"}), JSON_HEADERS, 422, "file_path: must be relative"),
+    ("", as_json({**GOOD, "file_path": "data/input/" + "x" * 500 + ".csv"}), JSON_HEADERS, 422,
+     "file_path: file not found: data/input/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx…"),
+    ("", as_json({**GOOD, "record_type": "r" * 70}), JSON_HEADERS, 422, "record_type: must be at most 64 characters"),
+    ("", as_json({**GOOD, "output_mode": "api", "authentication": {"type": "basic", "username": "u"}}), JSON_HEADERS,
+     422, "authentication.password: "),
+    ("?records=0", as_json(GOOD), JSON_HEADERS, 422, "records: must be between 1 and 5000"),
+    ("?records=%D9%A1", as_json(GOOD), JSON_HEADERS, 422, "records: must be an integer"),
+])
+def test_a_preview_body_is_refused_as_a_trigger_s(stack, query, raw, headers, status, detail):
+    assert detail in refused(stack, "POST", f"{API}/preview{query}", raw, headers, status)

@@ -49,7 +49,10 @@ def test_file_mode_run_completes_with_exact_counters(harness):
     assert status["status"] == "completed"
     progress = status["progress"]
     assert progress == {"total_records": 250, "processed_records": 250, "success_count": 248,
-                        "error_count": 2, "progress_percentage": 100.0, "current_step": "completed"}
+                        "error_count": 2, "progress_percentage": 100.0, "current_step": "completed",
+                        "live_records": 250, "live_percentage": 100.0, "eta_seconds": None,
+                        "records_per_second": progress["records_per_second"]}  # measured: any positive rate
+    assert progress["records_per_second"] > 0
     assert status["details"]["chunks"] == {"total": 3, "done": 3, "failed": 0}
     documents = read_jsonl(harness.output_dir(status["run_id"]))
     assert len(documents) == 248
@@ -225,7 +228,9 @@ def test_status_before_planning_has_zero_progress(harness):
     status = harness.status(run_id, details=False)
     assert status["status"] == "pending"
     assert status["progress"] == {"total_records": 0, "processed_records": 0, "success_count": 0,
-                                  "error_count": 0, "progress_percentage": 0.0, "current_step": "initializing"}
+                                  "error_count": 0, "progress_percentage": 0.0, "current_step": "initializing",
+                                  "live_records": 0, "live_percentage": 0.0, "records_per_second": None,
+                                  "eta_seconds": None}
     assert isinstance(status["progress"]["progress_percentage"], float)
     assert "details" not in status
 
@@ -238,4 +243,5 @@ def test_a_run_cancelled_while_pending_never_starts(harness):
     status = harness.status(run_id)
     assert status["status"] == "cancelled" and status["started_at"] is None
     assert status["progress"]["total_records"] == 0 and status["progress"]["processed_records"] == 0
-    assert not os.path.exists(harness.output_dir(run_id))
+    # nothing was read or written: its folder holds only the reconciliation report that says so
+    assert os.listdir(harness.output_dir(run_id)) == ["reconciliation.json"]

@@ -13,13 +13,13 @@ How. One scenario drives the service the way its users do, through the API of a 
 over every path that writes something: api-mode runs with each credentials type, a file-mode run, a
 run with record errors, runs that fail at planning (no header row; a wrong header), a validate_only
 run, cancels, a run whose chunk fails (a wrong OAuth2 secret) and reaches the DLQ, then its retry with
-the right one, an upload, error-report pages, status, lists, audit trails, the key list, and bad
-requests that carry secrets. Every answer, every message that passes, every log line (the service's
-JSON lines, the root logger at DEBUG, stdout and stderr, the exceptions a handler lets out) is kept
-as it goes; at the end every item of every table, every message left on every queue, every file
-written under the data root and every object in the bucket is added. Each seeded value is then
-searched for in all of it, and each hit is reported with where it was found. The search is shown to
-work: the personal values are found in the delivered documents, the secrets in the vault.
+the right one, an upload, error-report pages, status, lists, audit trails, the key list, previews
+(whose documents are masked), and bad requests that carry secrets. Every answer, every message that
+passes, every log line (the service's JSON lines, the root logger at DEBUG, stdout and stderr, the
+exceptions a handler lets out) is kept as it goes; at the end every item of every table, every
+message left on every queue, every file written under the data root and every object in the bucket
+is added. Each seeded value is then searched for in all of it, and each hit is reported with where
+it was found. The search is shown to work: the personal values are found in the delivered documents, the secrets in the vault.
 """
 from __future__ import annotations
 
@@ -335,7 +335,7 @@ def test_no_secret_and_no_personal_value_leaks_anywhere(harness, keyed_client, s
     }
     secrets_of = {"bearer": "token", "api_key": "key", "basic": "password", "oauth2": "client_secret"}
     more = {name: secret(name) for name in ("oauth-wrong", "oauth-retry", "validate", "cancel", "pending",
-                                            "headerless", "wrong-header")}
+                                            "headerless", "wrong-header", "preview")}
     # AND input files holding people, SSNs (also in free-text columns), names and dates of birth
     inputs = set()
 
@@ -483,6 +483,11 @@ def test_no_secret_and_no_personal_value_leaks_anywhere(harness, keyed_client, s
     api.ok("GET", "/api/v1/keys")
     api.ok("GET", "/api/v1/record-types")
     api.call("GET", "/")
+    # AND previews show the people's records and the rejected ones, masked, and fail on a wrong header
+    for previewed, status in ((people, 200), (with_errors, 200), (wrong_header, 422)):
+        assert api.call("POST", API + "/preview?records=20", {
+            "file_path": previewed, "record_type": "disability", "output_mode": "api",
+            "authentication": {"type": "bearer_token", "token": more["preview"]}}).status_code == status
 
     # THEN the runs ended as expected, and every run's own secret left the vault when it ended
     statuses = {name: api.ok("GET", f"{API}/status/{run_id}")["status"] for name, run_id in runs.items()}

@@ -28,8 +28,8 @@ from botocore.exceptions import ClientError
 
 from chalicelib.bootstrap import checked_record_specs, record_specs
 from chalicelib.config import Settings
-from chalicelib.messages import ChunkMessage, NotifyMessage, PlanMessage
-from chalicelib.models import RunStatus, Step, STEP_ORDER
+from chalicelib.messages import ChunkMessage, NotifyMessage, PlanMessage, ReconcileMessage
+from chalicelib.models import RunStatus, Step, steps_before
 from chalicelib.notifications import EventBus, EventNotPublished, RunEndNotices
 from chalicelib.outbound import OutboundPolicy
 from chalicelib.run import Run, audit_entry
@@ -83,6 +83,44 @@ class FakeRunStore:
     def list_recent(self, tenant: str, limit: int) -> list[Run]:
         return [copy.deepcopy(r) for r in self._newest_first() if r.tenant == tenant][:limit]
 
+    def list_runs(self, tenant: str, limit: int, status: str | None = None, record_type: str | None = None,
+                  since: str | None = None, until: str | None = None, after: tuple[str, str] | None = None,
+                  max_read: int = 2000) -> tuple[list[Run], tuple[str, str] | None]:
+        # the index's order: created_at, then the table key, newest first
+        runs = sorted((r for r in self.runs.values() if r.tenant == tenant
+                       and (since is None or r.created_at >= since) and (until is None or r.created_at <= until)),
+                      key=lambda r: (r.created_at, r.run_id), reverse=True)
+        if after:
+            runs = [r for r in runs if (r.created_at, r.run_id) < after]
+        page, read = [], 0
+        for run in runs:
+            if len(page) == limit:
+                return page, (page[-1].created_at, page[-1].run_id)
+            if read == max_read:
+                return page, (runs[read - 1].created_at, runs[read - 1].run_id)
+            read += 1
+            if (status is None or _outcome_key(run) == status or run.status.value == status) and \
+                    record_type in (None, run.record_type):
+                page.append(copy.deepcopy(run))
+        return page, None
+
+    def count_outcomes(self, tenant: str, record_type: str | None = None, since: str | None = None,
+                       until: str | None = None, max_runs: int = 10_000) -> tuple[dict[str, int], bool]:
+        counts = dict.fromkeys(("pending", "running", "completed", "completed_with_rejections", "failed",
+                                "cancelled"), 0)
+        runs = [r for r in self._newest_first() if r.tenant == tenant and record_type in (None, r.record_type)
+                and (since is None or r.created_at >= since) and (until is None or r.created_at <= until)]
+        for run in runs[:max_runs]:
+            counts[_outcome_key(run)] += 1
+        return counts, len(runs) <= max_runs
+
+    def recent_measures(self, tenant: str, record_type: str, output_mode, validate_only: bool,
+                        max_read: int = 200, wanted: int = 10) -> list[dict]:
+        return [{"input_bytes": r.input_bytes, "total_records": r.total_records, "duration": r.duration}
+                for r in self._newest_first()[:max_read]
+                if r.tenant == tenant and r.status == RunStatus.COMPLETED and r.record_type == record_type
+                and r.output_mode == output_mode and r.validate_only == validate_only and r.duration][:wanted]
+
     def _newest_first(self) -> list[Run]:
         # both indexes are sorted on created_at, read newest first
         return sorted(self.runs.values(), key=lambda r: r.created_at, reverse=True)
@@ -94,6 +132,7 @@ class FakeRunStore:
             return False
         at = now_iso()
         run.status, run.started_at, run.updated_at = RunStatus.RUNNING, at, at
+        run.chunk_live = run.chunk_live or {}
         self._step(run, Step.WORKFLOW_INITIALIZED, at)
         return True
 
@@ -101,7 +140,7 @@ class FakeRunStore:
         run = self.runs.get(run_id)
         if run is None or run.status != RunStatus.RUNNING:
             return False
-        earlier = STEP_ORDER[: STEP_ORDER.index(step)]
+        earlier = steps_before(step)
         if earlier and run.current_step not in earlier:
             return False  # a step never goes back
         at = now_iso()
@@ -111,26 +150,30 @@ class FakeRunStore:
             setattr(run, name, value)
         return True
 
-    def record_plan(self, run_id: str, total_records: int, chunks_total: int, header: list[str]) -> bool:
+    def record_plan(self, run_id: str, total_records: int, chunks_total: int, header: list[str],
+                    input_sha256: str | None = None, input_bytes: int | None = None) -> bool:
         run = self.runs.get(run_id)
         if run is None or run.status != RunStatus.RUNNING:
             return False
         at = now_iso()
         run.total_records, run.chunks_total, run.header = total_records, chunks_total, list(header)
+        run.input_sha256 = input_sha256 or run.input_sha256
+        run.input_bytes = input_bytes if input_bytes is not None else run.input_bytes
         run.planned_at = run.updated_at = at
         self._step(run, Step.DATA_MAPPING, at)
         return True
 
     def count_chunk(self, run_id: str, chunk: int, success: int, errors: int, failed: bool = False,
                     reason: str | None = None, rule_counts: dict[str, int] | None = None,
-                    error_rows: int = 0, message: ChunkMessage | None = None) -> bool:
+                    error_rows: int = 0, message: ChunkMessage | None = None, totals: dict | None = None) -> bool:
         markers = self.markers.setdefault(run_id, {})
         if chunk in markers:
             return False  # counted before: exactly once
         markers[chunk] = chunk_marker(run_id, chunk, success, errors, failed, reason, error_rows, message,
-                                      self._marker_ttl)
+                                      self._marker_ttl, totals)
         run = self.runs.get(run_id)
         if run is not None:  # like the table's update, it does not look at the run's status
+            run.chunk_live.pop(str(chunk), None)
             run.success_count += success
             run.error_count += errors
             if failed:
@@ -140,6 +183,13 @@ class FakeRunStore:
             for rule, count in (rule_counts or {}).items():
                 run.error_rules[rule] = run.error_rules.get(rule, 0) + count
             run.updated_at = now_iso()
+        return True
+
+    def note_live(self, run_id: str, chunk: int, records: int) -> bool:
+        run = self.runs.get(run_id)
+        if run is None or run.status != RunStatus.RUNNING:
+            return False
+        run.chunk_live[str(chunk)] = records
         return True
 
     def chunk_markers(self, run_id: str) -> list[dict]:
@@ -197,6 +247,7 @@ class FakeRunStore:
         at = now_iso()
         current.status, current.updated_at, current.current_step = RunStatus.RUNNING, at, Step.DATA_MAPPING
         current.retry_count += 1
+        current.chunk_live = {}
         current.step_history.append({"step": "retry", "at": at, "chunks": failed_chunks})
         current.audit.append(audit_entry("retried", by, at))
         if credentials_ref:
@@ -204,6 +255,14 @@ class FakeRunStore:
         current.notify_url, current.notify_secret_ref = notify if notify else (None, None)
         current.notification = None
         current.completed_at = current.duration = current.error_message = None
+        current.reconciliation = None
+        return True
+
+    def record_reconciliation(self, run_id: str, reconciliation: dict, ended_at: str | None) -> bool:
+        current = self.runs.get(run_id)
+        if current is None or current.active or (ended_at and current.completed_at != ended_at):
+            return False
+        current.reconciliation = dict(reconciliation)
         return True
 
     def uncount_failed_chunk(self, run_id: str, marker: dict) -> bool:
@@ -246,6 +305,13 @@ class FakeRunStore:
         run.step_history.append({"step": step.value, "at": at})
 
 
+def _outcome_key(run: Run) -> str:
+    """A run's key in the list's counts by status: completed runs with rejections apart."""
+    if run.status == RunStatus.COMPLETED and run.error_count:
+        return "completed_with_rejections"
+    return run.status.value
+
+
 def _seconds_between(start: str | None, end: str) -> float | None:
     if not start:
         return None
@@ -258,6 +324,7 @@ class FakeWorkQueue:
 
     def __init__(self):
         self.sent: list[PlanMessage | ChunkMessage] = []
+        self.reconciles: list[ReconcileMessage] = []
 
     def send_plan(self, run_id: str) -> None:
         self.sent.append(PlanMessage(run_id))
@@ -267,6 +334,10 @@ class FakeWorkQueue:
 
     def send_chunks(self, chunks) -> None:
         self.sent.extend(chunks)
+
+    def send_reconcile(self, run_id: str) -> None:
+        # Kept apart from the work a test drains: a test that wants a run's report hands these to the worker.
+        self.reconciles.append(ReconcileMessage(run_id))
 
     # ------------------------------------------------------------------ for tests
     @property

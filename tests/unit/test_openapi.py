@@ -13,6 +13,7 @@ import ast
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -21,7 +22,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import OpenAPIV31SpecValidator
 
-from chalicelib import openapi
+from chalicelib import listing, openapi
 from chalicelib.access import OPEN_CALLER as OPEN
 from chalicelib.errors import RunConflict
 from chalicelib.models import MigrationRequest, RetryRequest
@@ -139,14 +140,22 @@ def test_a_run_id_is_described_as_the_uuid_form_the_service_looks_up(document):
 
 
 def test_query_parameters_have_the_defaults_and_bounds_app_py_reads(document):
-    # GIVEN the query_int and query_bool calls in app.py's views, read from its source
+    # GIVEN the query_int and query_bool calls in app.py's views, read from its source, and the list's parameters,
+    # which chalicelib.listing reads
     read = _query_parameters_read_by_app_py()
+    read["recent_migrations"] = _query_parameters_read_by_the_listing()
     # THEN each view's parameters are described with the same default and bounds, and no other
     by_view = {operation["operationId"]: operation for methods in document["paths"].values()
                for operation in methods.values()}
     for view, parameters in read.items():
         described = {p["name"]: p["schema"] for p in by_view[view].get("parameters", []) if p["in"] == "query"}
-        assert described == parameters, view
+        if view == "recent_migrations":  # the listing's reader gives every parameter with its schema
+            assert described == parameters, view
+            continue
+        # Text parameters (an errors page's `rule`) are checked where they are read; here, that the view reads them.
+        assert {n: s for n, s in described.items() if s["type"] != "string"} == parameters, view
+        texts = [n for n, s in described.items() if s["type"] == "string"]
+        assert all(f'"{name}"' in _view_source(view) for name in texts), view
     for view, operation in by_view.items():
         if view not in read:
             assert not [p for p in operation.get("parameters", []) if p["in"] == "query"], view
@@ -166,6 +175,27 @@ def _query_parameters_read_by_app_py() -> dict[str, dict[str, dict]]:
                 {"type": "integer", "default": options["default"], "minimum": options["low"],
                  "maximum": options["high"]} if call.func.id == "query_int" else {"type": "boolean", "default": False})
     return read
+
+
+def _view_source(view: str) -> str:
+    with open(os.path.join(PROJECT_DIR, "app.py"), encoding="utf-8") as f:
+        source = f.read()
+    node = next(n for n in ast.parse(source).body if isinstance(n, ast.FunctionDef) and n.name == view)
+    return ast.get_source_segment(source, node)
+
+
+def _query_parameters_read_by_the_listing() -> dict[str, dict]:
+    """The list's query parameters: the names chalicelib.listing reads (`params.get`, `query_int`, `_bound`), with
+    the limit's bounds and each filter's schema as described."""
+    with open(os.path.join(PROJECT_DIR, "chalicelib", "listing.py"), encoding="utf-8") as f:
+        source = f.read()
+    names = set(re.findall(r'params\.get\("(\w+)"\)', source)) | \
+        set(re.findall(r'(?:query_int|_bound)\(params, "(\w+)"', source))
+    default, low, high = listing.LIST_LIMIT
+    described = {"limit": {"type": "integer", "default": default, "minimum": low, "maximum": high},
+                 **{p.name: p.schema for p in openapi.LIST_FILTERS}}
+    assert set(described) == names
+    return described
 
 
 def _constant(node: ast.expr):
@@ -204,14 +234,18 @@ def test_the_use_cases_answer_as_described(w, document):
                ("GET", f"{MIGRATIONS}/status/{{run_id}}", service.status(OPEN, run_id, include_details=True)),
                ("GET", f"{MIGRATIONS}/running", service.running(OPEN)),
                ("GET", MIGRATIONS, service.recent(OPEN, 20)),
-               ("GET", f"{MIGRATIONS}/{{run_id}}/errors", service.errors(OPEN, run_id, offset=0, limit=100))]
+               ("GET", f"{MIGRATIONS}/{{run_id}}/errors", service.errors(OPEN, run_id, offset=0, limit=100)),
+               ("GET", f"{MIGRATIONS}/{{run_id}}/chunks", service.chunks(OPEN, run_id, offset=0, limit=2000))]
     # WHEN it ends with a failed chunk and a rejected record, and is retried
     run_to_the_end(w, run_id, dead_chunk=2)
     ended = [("GET", f"{MIGRATIONS}/status/{{run_id}}", service.status(OPEN, run_id, include_details=True)),
              ("GET", f"{MIGRATIONS}/status/{{run_id}}", service.status(OPEN, run_id)),
              ("GET", MIGRATIONS, service.recent(OPEN, 20)),
              ("GET", f"{MIGRATIONS}/{{run_id}}/errors", service.errors(OPEN, run_id, offset=0, limit=2)),
-             ("GET", f"{MIGRATIONS}/{{run_id}}/errors", service.errors(OPEN, run_id, offset=2, limit=1000))]
+             ("GET", f"{MIGRATIONS}/{{run_id}}/errors", service.errors(OPEN, run_id, offset=2, limit=1000)),
+             ("GET", f"{MIGRATIONS}/{{run_id}}/errors",
+              service.errors(OPEN, run_id, offset=0, limit=1, rule="chunk_failed")),
+             ("GET", f"{MIGRATIONS}/{{run_id}}/chunks", service.chunks(OPEN, run_id, offset=1, limit=1))]
     retried = service.retry(OPEN, run_id, None)
     worker = w.worker
     for message in w.queue.take():

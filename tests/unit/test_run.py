@@ -9,7 +9,7 @@ from chalicelib.runs import run_from_item, run_to_item
 def finished_run(**changes) -> Run:
     values = dict(run_id="7b1f0a52-6f43-4f57-9d2e-0f0d5b2f7a10", file_path="data/input/x.csv",
                   record_type="claim", output_mode=OutputMode.FILE, created_at="2026-12-01T00:00:00.000Z",
-                  status=RunStatus.RUNNING, current_step=Step.API_INTEGRATION, planned_at="2026-12-01T00:00:01.000Z",
+                  status=RunStatus.RUNNING, current_step=Step.FILE_OUTPUT, planned_at="2026-12-01T00:00:01.000Z",
                   total_records=100, chunks_total=2, chunks_done=2, success_count=80, error_count=20,
                   error_rules={"required": 15, "date_format": 7})
     values.update(changes)
@@ -53,6 +53,10 @@ def test_the_outcome_is_completed_within_the_tolerance_and_names_failed_chunks()
 def test_progress_and_the_step_reached():
     run = finished_run()
     assert run.progress() == {"total_records": 100, "processed_records": 100, "success_count": 80,
-                              "error_count": 20, "progress_percentage": 100.0, "current_step": "api_integration"}
+                              "error_count": 20, "progress_percentage": 100.0, "current_step": "file_output",
+                              # not started (no started_at): no rate, no ETA
+                              "live_records": 100, "live_percentage": 100.0, "records_per_second": None,
+                              "eta_seconds": None}
     assert run.all_chunks_counted and run.reached(Step.DATA_MAPPING) and not run.reached(Step.COMPLETED)
+    assert run.reached(Step.API_INTEGRATION)  # the two delivery steps are one rank
     assert not finished_run(planned_at=None).all_chunks_counted

@@ -189,7 +189,8 @@ def test_a_dry_run_counts_the_valid_records_and_delivers_nothing(w):
     assert counts(w, run_id) == (4, 1, 3, 0)
     assert w.store.get(run_id).status == RunStatus.COMPLETED
     folder = w.root / "data/output" / run_id
-    assert sorted(p.name for p in folder.iterdir()) == ["errors"]  # the error report, no documents
+    # the error report and the plan's chunk pointers (for the reconciliation report), no documents
+    assert sorted(p.name for p in folder.iterdir()) == ["errors", "plan.json"]
 
 
 def test_a_dry_run_in_file_mode_writes_no_documents(w):
@@ -204,7 +205,7 @@ def test_a_chunk_of_a_cancelled_run_is_not_processed(w):
     w.service.cancel(OPEN, run_id)
     w.worker.handle(chunks[0].to_json())
     assert counts(w, run_id) == (0, 0, 0, 0) and w.store.chunk_markers(run_id) == []
-    assert not (w.root / "data/output" / run_id).exists()
+    assert [p.name for p in (w.root / "data/output" / run_id).iterdir()] == ["plan.json"]  # written by the plan
 
 
 # ------------------------------------------------------------------------ dead letters
@@ -262,7 +263,7 @@ def test_the_reaper_fails_a_stalled_run_with_a_message_and_releases_its_credenti
     assert acted == {"failed": [run_id], "replanned": []}
     assert run.status == RunStatus.FAILED and not run.active
     assert run.error_message == ("the run stopped moving: no progress for 30 minutes while running "
-                                 "(step api_integration); 1 of 3 chunks were counted")
+                                 "(step data_transformation); 1 of 3 chunks were counted")  # a dry run delivers nowhere
     assert w.vault.secrets == {} and run.credentials_ref is None
 
 

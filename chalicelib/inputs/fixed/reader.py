@@ -49,9 +49,14 @@ UTF8_BOM = b"\xef\xbb\xbf"
 # ------------------------------------------------------------------ planning
 
 def plan_fixed_width(blocks: Iterable[bytes], layout: FileLayout, fmt: "InputFormat", records_per_chunk: int,
-                     max_chunk_bytes: int, framing: VariableFraming | None = None, run_id: str = "") -> Plan:
+                     max_chunk_bytes: int, framing: VariableFraming | None = None, run_id: str = "",
+                     stop_after: int | None = None) -> Plan:
     """Scan the whole file once; return the spec's field names and the chunk ranges. `framing`
-    says how V and VB descriptor words are written, when not as IBM writes them."""
+    says how V and VB descriptor words are written, when not as IBM writes them.
+
+    With `stop_after` (a preview's first records, chalicelib.preview), the scan stops once more of the
+    run's records than that are framed: the rest of the file is not read, so neither its end nor what a
+    trailer states is checked; the plan's last chunk is then the partial one those records began."""
     codec = codec_for(fmt.encoding)
     controls = _Controls(layout)
     # Every record counts and a chunk may end after any: the delimited planner's fast path.
@@ -84,6 +89,9 @@ def plan_fixed_width(blocks: Iterable[bytes], layout: FileLayout, fmt: "InputFor
             total = np.cumsum(counted_records, dtype=np.int64)[places]
             cutter.add_counted(ends[places], np.diff(total, prepend=0), number + places + 2)
         number += len(starts)
+        if stop_after is not None and cutter.framed > stop_after:
+            cutter.close()
+            return Plan(header=list(layout.names), chunks=cutter.chunks)
     if not number:
         start = cutter.chunk_start if cutter else 0
         raise InputFileError("file is empty" if size[0] <= start else
