@@ -12,8 +12,8 @@ from chalice import Chalice, CORSConfig, IAMAuthorizer, Response
 
 from chalicelib import bootstrap, observability, openapi
 from chalicelib.access import Caller, Role
-from chalicelib.api import (answers_json, chalice_refusals_as_details, idempotency_key, json_body, no_body,
-                            query_bool, query_int)
+from chalicelib.api import (answers_json, chalice_refusals_as_details, exact_json, idempotency_key, json_body,
+                            no_body, query_bool, query_int)
 from chalicelib.config import Settings
 from chalicelib.dashboard import dashboard_html
 from chalicelib.listing import parse_list_query
@@ -79,7 +79,7 @@ def trigger_migration():
 def preview_migration():
     who, request = caller(Role.OPERATOR, changes_state=True), app.current_request
     records = query_int(request.query_params, "records", default=100, low=1, high=5000)
-    return service().preview(who, json_body(request), records)
+    return exact_json(service().preview(who, json_body(request), records))
 
 
 @api_route(API + "/status/{run_id}", methods=["GET"])

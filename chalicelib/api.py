@@ -15,6 +15,7 @@ import json
 import logging
 import re
 import sys
+from decimal import Decimal
 from itertools import accumulate
 from typing import Any
 
@@ -163,6 +164,22 @@ def _one_value_per_key(pairs: list[tuple[str, Any]]) -> dict:
             raise _RepeatedKey(key)
         obj[key] = value
     return obj
+
+
+def exact_json(body: Any) -> Response:
+    """An answer whose Decimals are written as the numbers they are. Chalice's own encoder turns a Decimal into a
+    float, which would round a mainframe amount of more than 15 digits (DESIGN 13)."""
+    return Response(body=_exact_json_text(body), headers={"Content-Type": "application/json"})
+
+
+def _exact_json_text(value: Any) -> str:
+    if isinstance(value, Decimal):
+        return str(value) if value.is_finite() else json.dumps(str(value))  # 1197.33, 1E+3: JSON numbers as read
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json.dumps(str(k))}:{_exact_json_text(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_exact_json_text(v) for v in value) + "]"
+    return json.dumps(value)
 
 
 def answers_json(view):

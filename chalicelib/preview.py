@@ -31,6 +31,7 @@ hold secrets an answer never shows; a client sends them again (`omitted`).
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Iterator
 
 from chalicelib.errors import InputFileError, InvalidRequest, cut
@@ -76,7 +77,8 @@ def preview(service: MigrationService, caller: Caller, body: Any, records: int) 
         "valid": trial.valid,
         "rejected": trial.rejected,
         "more_records": trial.more_records,
-        "documents": [masked_document(json.loads(line), spec) for line in trial.documents],
+        # Numbers as Decimals, answered as the text they were sent as (api.exact_json): never through a float.
+        "documents": [masked_document(json.loads(line, parse_float=Decimal), spec) for line in trial.documents],
         "errors": [error.to_dict() for error in trial.errors],
         "promote": {
             "method": "POST", "path": TRIGGER_PATH,
