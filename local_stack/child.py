@@ -33,7 +33,7 @@ STARTUP_SECONDS = float(os.environ.get("LOCAL_STACK_STARTUP_SECONDS", "300"))
 # Each readiness probe: a short connect and read timeout. A probe that times
 # out means "not yet", never "failed".
 PROBE_TIMEOUT = (3.0, 10.0)
-PROBE_INTERVAL = 0.3
+PROBE_INTERVAL = 0.1
 # stop(): the stack's own shutdown (SIGTERM to its main process) gets this long,
 # then the whole group gets SIGTERM, then SIGKILL.
 GRACEFUL_STOP_SECONDS = 30.0

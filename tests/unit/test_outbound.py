@@ -367,7 +367,8 @@ def redirecting_token_endpoint():
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # shutdown() waits for the server's next poll; socketserver's default 0.5 s was idle time on every use
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
     server.url, server.asked = f"http://127.0.0.1:{server.server_address[1]}", asked
     yield server
     server.shutdown()
