@@ -130,7 +130,9 @@ def test_cancelled_run_counts_chunks_never_processed(harness):
 
 def test_chunk_counted_after_the_cancel_rebuilds_the_report(harness):
     # GIVEN a one-chunk api-mode run whose chunk is being delivered, slowly, by a worker when the cancel comes
-    harness.target.state.faults.update({"latency_ms": 500})
+    # Each call takes 3 s: the report below is built while the calls in flight hold the chunk uncounted, however
+    # loaded the machine (at 0.5 s a busy CI machine sometimes counted the chunk first).
+    harness.target.state.faults.update({"latency_ms": 3000})
     rows = [amount_record(n, "2.00") for n in range(1, 101)]
     path = write(harness, SMALL, HEADER + "\n" + "\n".join(rows) + "\n")
     run_id = harness.trigger(file_path=path, record_type="disability", output_mode="api", batch_size=5)
