@@ -44,6 +44,10 @@ class Settings:
     # where user-supplied URLs (an OAuth2 token_url) may point
     outbound_allowlist: tuple[str, ...]
     outbound_allow_private: bool
+    # A delimited file of at least plan_fanout_bytes is planned by several workers, a range of
+    # plan_range_bytes each; every plan cuts a chunk on that grid (chalicelib.inputs.ranges).
+    plan_range_bytes: int = 256 * 1024 * 1024
+    plan_fanout_bytes: int = 512 * 1024 * 1024
 
     @classmethod
     def from_environ(cls, environ: os._Environ | dict | None = None) -> "Settings":
@@ -99,6 +103,9 @@ class Settings:
             # Loopback and private addresses for user-supplied URLs: refused unless the stage allows them
             # (the local stage, for its sandbox). Cloud metadata addresses are refused always.
             outbound_allow_private=env.get("OUTBOUND_ALLOW_PRIVATE", "false").lower() == "true",
+            # Planning fans out above this size, in ranges of PLAN_RANGE_BYTES (docs/planning.md).
+            plan_range_bytes=max(64, int(env.get("PLAN_RANGE_BYTES", str(256 * 1024 * 1024)))),
+            plan_fanout_bytes=int(env.get("PLAN_FANOUT_BYTES", str(512 * 1024 * 1024))),
         )
 
 

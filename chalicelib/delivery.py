@@ -14,7 +14,6 @@ and takes the queue's retry path; its batches come back with the same keys.
 """
 from __future__ import annotations
 
-import json
 import random
 import threading
 import time
@@ -65,7 +64,7 @@ def write_part(folder: StoredFile, chunk: int, documents: str) -> StoredFile:
 
 
 def write_error_part(folder: StoredFile, chunk: int, errors: list["RecordError"]) -> None:
-    lines = "".join(json.dumps(e.to_dict(), separators=(",", ":")) + "\n" for e in errors)
+    lines = "".join(e.to_json() + "\n" for e in errors)
     folder.child("errors").child(part_name(chunk)).write_bytes(lines.encode("utf-8"))
 
 

@@ -1,5 +1,6 @@
-"""What crosses the work queue: a plan message per run, a chunk message per slice of its file, a
-notify message per ended run that names a webhook, and a reconcile message per run end.
+"""What crosses the work queue: a plan message per run, a range message per part of a big file's plan, a
+chunk message per slice of its file, a notify message per ended run that names a webhook, and a reconcile
+message per run end.
 
 One definition each, used by the planner that makes chunk messages, the queue
 that sends them, the worker that takes them, the run store that keeps a failed
@@ -44,6 +45,32 @@ class ChunkMessage:
 
 
 @dataclass(frozen=True)
+class RangeMessage:
+    """Asks a worker for one part of a big file's plan (chalicelib.inputs.ranges): the scan of the byte range
+    [start, end), or, with `digest`, the whole file's SHA-256. A plan fanned out has `ranges` range parts and
+    one digest part; the worker that counts the last range stitches the plan (the digest is not waited for:
+    chalicelib.fanout). `size` is the file's size when the plan fanned out: a part that finds another size
+    fails the run (the file changed under the planners)."""
+
+    run_id: str
+    index: int
+    start: int
+    end: int
+    ranges: int
+    size: int
+    digest: bool = False
+    kind: str = "range"
+
+    @property
+    def part(self) -> str:
+        """The part's name, counted once in the run's set of planned parts."""
+        return "sha256" if self.digest else f"range-{self.index:06d}"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+
+@dataclass(frozen=True)
 class NotifyMessage:
     """Asks a worker to call a run's webhook with the document of its end (chalicelib.webhooks).
 
@@ -72,13 +99,15 @@ class ReconcileMessage:
         return json.dumps(asdict(self))
 
 
-def parse_message(body: str) -> PlanMessage | ChunkMessage | NotifyMessage | ReconcileMessage:
+def parse_message(body: str) -> PlanMessage | ChunkMessage | RangeMessage | NotifyMessage | ReconcileMessage:
     data = json.loads(body)
     kind = data.pop("kind", None)
     if kind == "plan":
         return PlanMessage(**data)
     if kind == "chunk":
         return ChunkMessage(**data)
+    if kind == "range":
+        return RangeMessage(**data)
     if kind == "notify":
         return NotifyMessage(**data)
     if kind == "reconcile":

@@ -79,8 +79,10 @@ class HashingSource:
         return getattr(self._source, name)
 
 
-def write_plan(folder: StoredFile, run_id: str, plan: Plan, sha256: str, size: int) -> None:
-    """The plan's chunk pointers beside the run's outputs: what the report reads for chunks never counted."""
+def write_plan(folder: StoredFile, run_id: str, plan: Plan, sha256: str | None, size: int) -> None:
+    """The plan's chunk pointers beside the run's outputs: what the report reads for chunks never counted.
+    A fanned-out plan may be stitched before its digest is taken (chalicelib.fanout): its sha256 is then null
+    here, and the run's own field, set by the digest, is what the report shows."""
     document = {"run_id": run_id, "input": {"sha256": sha256, "size_bytes": size},
                 "total_records": plan.total_records, "chunks": [c.pointer() for c in plan.chunks]}
     folder.child(PLAN_NAME).write_bytes(json.dumps(document, separators=(",", ":")).encode())

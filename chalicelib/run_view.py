@@ -14,7 +14,6 @@ from typing import Callable, Iterable
 
 from chalicelib.errors import InvalidRequest
 from chalicelib.run import Run
-from chalicelib.storage import part_name
 
 DEFAULT_CHUNKS_PAGE = 2000   # a page of the grid: a run of 50 million records in 25,000-record chunks
 MAX_CHUNKS_PAGE = 10000

@@ -10,10 +10,11 @@ tenant (the default tenant's is the one every run used before tenants existed).
 """
 from __future__ import annotations
 
+import random
 import time
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Any, Callable
 
 from functools import lru_cache
 
@@ -25,6 +26,7 @@ from chalicelib.access import DEFAULT_TENANT
 from chalicelib.run import RUN_FIELDS, Run, audit_entry
 
 ACTIVE_INDEX = "active-runs"
+COUNT_CONFLICT_RETRIES = 6  # a chunk's count meeting other chunks' on the run item: up to about 3 s of waits
 RECENT_INDEX = "recent-runs"
 ACTIVE = "ACTIVE"
 RECENT = "RUNS"
@@ -150,10 +152,12 @@ def _conditional_failed(err: ClientError) -> bool:
 class RunStore:
     """Run items and chunk markers, spoken of in the service's own verbs."""
 
-    def __init__(self, client, table_name: str, marker_ttl_seconds: int = 30 * 24 * 3600):
+    def __init__(self, client, table_name: str, marker_ttl_seconds: int = 30 * 24 * 3600,
+                 sleep: Callable[[float], None] = time.sleep):
         self._db = client
         self._table = table_name
         self._marker_ttl = marker_ttl_seconds
+        self._sleep = sleep
 
     # ----------------------------------------------------------------- create/read
     def create(self, run: Run) -> bool:
@@ -413,7 +417,7 @@ class RunStore:
         put = {"Put": {"TableName": self._table, "Item": _to_ddb(marker), "ConditionExpression": "attribute_not_exists(pk)"}}
         try:
             try:
-                self._db.transact_write_items(TransactItems=[put, {"Update": update}])
+                self._count_transaction([put, {"Update": update}])
             except ClientError as err:
                 if not _invalid_path(err):
                     raise
@@ -423,13 +427,32 @@ class RunStore:
                 del names["#live"]
                 if not names:
                     del update["ExpressionAttributeNames"]
-                self._db.transact_write_items(TransactItems=[put, {"Update": update}])
+                self._count_transaction([put, {"Update": update}])
             return True
         except ClientError as err:
             reasons = err.response.get("CancellationReasons") or []
             if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
                 return False
             raise
+
+    def _count_transaction(self, items: list[dict]) -> None:
+        """A chunk's count-once transaction, tried again when it met another on the run item.
+
+        Every chunk of a run adds to the same item, so two workers counting at once collide: DynamoDB cancels
+        one transaction whole (TransactionConflict), and the SDK does not retry that. Without a retry here the
+        chunk would come back only after the queue's visibility timeout, minutes later. Trying again is safe:
+        the cancelled attempt wrote nothing, and the marker's condition still counts the chunk once.
+        """
+        for attempt in range(COUNT_CONFLICT_RETRIES + 1):
+            try:
+                self._db.transact_write_items(TransactItems=items)
+                return
+            except ClientError as err:
+                codes = {r.get("Code") for r in err.response.get("CancellationReasons") or []}
+                if "TransactionConflict" not in codes or "ConditionalCheckFailed" in codes \
+                        or attempt == COUNT_CONFLICT_RETRIES:
+                    raise
+                self._sleep(random.uniform(0, min(1.0, 0.05 * 2 ** attempt)))  # full jitter
 
     def chunk_markers(self, run_id: str) -> list[dict]:
         """The run's counted chunks, in chunk order."""
@@ -560,6 +583,23 @@ class RunStore:
             if _conditional_failed(err):
                 return False
             raise
+
+    def note_plan_part(self, run_id: str, part: str) -> set[str] | None:
+        """Count one part of a fanned-out plan (chalicelib.inputs.ranges) in the run's set of planned parts:
+        a set, so a part delivered twice counts once. The parts counted so far, or None if the run is no
+        longer running or is planned already (a late duplicate)."""
+        answer = self._conditional_update(
+            run_id, "ADD plan_parts :part SET updated_at = :at",
+            {":part": {part}, ":at": now_iso(), ":running": RunStatus.RUNNING.value},
+            condition="#status = :running AND attribute_not_exists(planned_at)", returning=True)
+        if answer is None:
+            return None
+        return set(_from_ddb(answer["Attributes"]).get("plan_parts", ()))
+
+    def note_input_sha256(self, run_id: str, sha256: str) -> bool:
+        """Keep the input file's SHA-256, taken apart from the plan (a fanned-out plan's digest part), whatever
+        the run's state: the run's reconciliation report shows it. False if there is no such run."""
+        return self._update(run_id, "SET input_sha256 = :sha", {":sha": sha256}, condition="attribute_exists(pk)")
 
     def note_replan(self, run_id: str, seen_count: int) -> bool:
         """Count a re-sent plan; False if the run was planned, ended or re-planned meanwhile."""

@@ -1,9 +1,9 @@
-"""The work queue: plan, chunk, notify and reconcile messages on SQS."""
+"""The work queue: plan, range, chunk, notify and reconcile messages on SQS."""
 from __future__ import annotations
 
 from typing import Callable, Sequence
 
-from chalicelib.messages import ChunkMessage, NotifyMessage, PlanMessage, ReconcileMessage
+from chalicelib.messages import ChunkMessage, NotifyMessage, PlanMessage, RangeMessage, ReconcileMessage
 
 SQS_BATCH_LIMIT = 10  # SendMessageBatch takes at most ten entries
 
@@ -30,9 +30,15 @@ class WorkQueue:
         self._sqs.send_message(QueueUrl=self.url, MessageBody=ReconcileMessage(run_id).to_json())
 
     def send_chunks(self, chunks: Sequence[ChunkMessage]) -> None:
-        for i in range(0, len(chunks), SQS_BATCH_LIMIT):
-            batch = chunks[i:i + SQS_BATCH_LIMIT]
-            entries = [{"Id": str(c.chunk), "MessageBody": c.to_json()} for c in batch]
+        self._send_batches([(str(c.chunk), c.to_json()) for c in chunks])
+
+    def send_ranges(self, parts: Sequence[RangeMessage]) -> None:
+        """A big file's plan, fanned out: its range scans and its digest (chalicelib.inputs.ranges)."""
+        self._send_batches([(p.part.replace("-", ""), p.to_json()) for p in parts])
+
+    def _send_batches(self, messages: Sequence[tuple[str, str]]) -> None:
+        for i in range(0, len(messages), SQS_BATCH_LIMIT):
+            entries = [{"Id": key, "MessageBody": body} for key, body in messages[i:i + SQS_BATCH_LIMIT]]
             response = self._sqs.send_message_batch(QueueUrl=self.url, Entries=entries)
             failed = response.get("Failed") or []
             if failed:
@@ -41,4 +47,4 @@ class WorkQueue:
                 retry = [e for e in entries if e["Id"] in {f["Id"] for f in failed}]
                 again = self._sqs.send_message_batch(QueueUrl=self.url, Entries=retry)
                 if again.get("Failed"):
-                    raise RuntimeError(f"SQS refused {len(again['Failed'])} chunk messages")
+                    raise RuntimeError(f"SQS refused {len(again['Failed'])} work messages")

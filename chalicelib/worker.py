@@ -23,7 +23,9 @@ from chalicelib.credentials import Authenticator, Credentials, CredentialVault, 
 from chalicelib.delivery import ApiDelivery, write_error_part, write_part
 from chalicelib.errors import InputFileError, InvalidRequest
 from chalicelib.inputs import plan_file, read_records
-from chalicelib.messages import ChunkMessage, NotifyMessage, ReconcileMessage, parse_message
+from chalicelib.fanout import PartPlanner, fan_out_parts
+from chalicelib.inputs.files import with_header
+from chalicelib.messages import ChunkMessage, NotifyMessage, RangeMessage, ReconcileMessage, parse_message
 from chalicelib.notifications import RunEndNotices
 from chalicelib.models import InputFormat, OutputMode, RunStatus, Step
 from chalicelib.observability import CHUNKS_FAILED, RUNS_FINISHED, log, message_keys, record, record_chunk
@@ -70,6 +72,8 @@ class Worker:
                 self.webhooks.deliver(message)
             elif isinstance(message, ReconcileMessage):
                 self.reconciler.build(message.run_id)
+            elif isinstance(message, RangeMessage):
+                self.plan_part(message)
             else:
                 self.plan(message.run_id)
 
@@ -87,17 +91,69 @@ class Worker:
         self.store.advance_step(run_id, Step.FILE_READING)
         spec = self.specs[run.record_type]
         try:
-            source = HashingSource(self._input(run))  # the scan also takes the file's SHA-256 and size
+            file = self._input(run)
+            parts = fan_out_parts(run, run.input_format, file.size(), self.settings)
+            if parts:  # a big file: several workers plan it (chalicelib.fanout)
+                # Its start first, as a preview reads it: a wrong header fails the run before any range is sent.
+                plan_file(file, run.input_format, spec, 1, self.settings.chunk_bytes, run_id, stop_after=0)
+                self.queue.send_ranges(parts)
+                log("plan fanned out", parts=len(parts))
+                return
+            source = HashingSource(file)  # the scan also takes the file's SHA-256 and size
             plan = plan_file(source, run.input_format, spec, self.settings.chunk_records,
-                             self.settings.chunk_bytes, run_id)
+                             self.settings.chunk_bytes, run_id, range_bytes=self.settings.plan_range_bytes)
         except InputFileError as err:
-            log("run failed: input file rejected", logging.WARNING, reason=str(err))
-            if ended := self.store.fail(run_id, f"{run.file_path}: {err}"):
-                record(RUNS_FINISHED, 1, Status=RunStatus.FAILED.value)
-                self._announce(ended)
-            self.vault.release(run, self.store)
+            self._reject_input(run, err)
             return
         sha256, size = source.identity()
+        self._planned(run, plan, sha256, size)
+
+    def plan_part(self, message: RangeMessage) -> None:
+        """One part of a fanned-out plan (chalicelib.fanout): a range, whose worker stitches the plan and sends
+        the chunks if it is the last range counted, or the file's digest, which the plan does not wait for."""
+        run = self.store.get(message.run_id)
+        if message.digest:
+            self._digest(message, run)
+            return
+        if run is None or run.status != RunStatus.RUNNING or run.planned:
+            return  # ended, or planned already: a duplicate
+        output = self.data_root.resolve(run.output_dir, "output_dir").child(run.run_id)
+        try:
+            done = PartPlanner(self.store, self.settings).run_part(message, run, self._input(run), output)
+            if done is None:
+                return
+            plan, sha256, size = done
+            with_header(plan, run.input_format, self.specs[run.record_type])
+        except InputFileError as err:
+            self._reject_input(run, err)
+            return
+        self._planned(run, plan, sha256, size)
+
+    def _digest(self, message: RangeMessage, run: Run | None) -> None:
+        if run is None or run.input_sha256 or (not run.active and not run.planned):
+            return  # taken already, or the run ended before it was planned: nothing to identify
+        output = self.data_root.resolve(run.output_dir, "output_dir").child(run.run_id)
+        try:
+            PartPlanner(self.store, self.settings).digest(message, self._input(run), output)
+        except InputFileError as err:
+            if run.active:
+                self._reject_input(run, err)
+            return
+        current = self.store.get(message.run_id)
+        if current is not None and not current.active:
+            self.queue.send_reconcile(message.run_id)  # it ended without its file's identity: report again
+        log("input file hashed apart from its plan")
+
+    def _reject_input(self, run: Run, err: InputFileError) -> None:
+        log("run failed: input file rejected", logging.WARNING, reason=str(err))
+        if ended := self.store.fail(run.run_id, f"{run.file_path}: {err}"):
+            record(RUNS_FINISHED, 1, Status=RunStatus.FAILED.value)
+            self._announce(ended)
+        self.vault.release(run, self.store)
+
+    def _planned(self, run: Run, plan, sha256: str | None, size: int) -> None:
+        """Keep a plan and send its chunks: after one planner's scan, or the stitch of a fanned-out plan."""
+        run_id = run.run_id
         # Written before the plan is recorded: a failure here brings the plan message back to plan again.
         write_plan(self.data_root.resolve(run.output_dir, "output_dir").child(run_id), run_id, plan, sha256, size)
         if not self.store.record_plan(run_id, plan.total_records, len(plan.chunks), plan.header,
@@ -225,6 +281,9 @@ class Worker:
             elif isinstance(message, ReconcileMessage):
                 # The run keeps `reconciliation: null`: its report is missing, and the status says so.
                 log("reconciliation report could not be built on any attempt", logging.ERROR)
+            elif isinstance(message, RangeMessage) and message.digest:
+                # The plan did not wait for it: the run goes on, and its report says the file is not identified.
+                log("input file could not be hashed on any attempt", logging.ERROR)
             else:
                 run = self.store.get(message.run_id)
                 if run and (ended := self.store.fail(message.run_id, "planning the run failed on every attempt",

@@ -37,8 +37,12 @@ UTF8_BOM = b"\xef\xbb\xbf"
 
 def plan_delimited(blocks: Iterable[bytes], records_per_chunk: int, max_chunk_bytes: int,
                    encoding: str = "utf-8", delimiter: str = ",", has_header: bool = True,
-                   run_id: str = "", stop_after: int | None = None) -> Plan:
+                   run_id: str = "", stop_after: int | None = None, range_bytes: int | None = None) -> Plan:
     """Scan the whole file once and return its header (empty without one) and chunk ranges.
+
+    With `range_bytes`, a chunk also ends at the first record end at or after every multiple of it:
+    the grid on which a big file's plan fans out (chalicelib.inputs.ranges), so that a plan is the
+    same whether one planner scans the file or several scan a range each.
 
     With `stop_after` (a preview's first records, chalicelib.preview), the scan stops at the first
     block in which more records than that are framed: no block after it is read, and the checks of the
@@ -57,6 +61,7 @@ def plan_delimited(blocks: Iterable[bytes], records_per_chunk: int, max_chunk_by
     head = bytearray()    # the file's first bytes, until the header's record ends
     cutter: Cutter | None = None
     lines_before = 0
+    next_edge = range_bytes or 0  # the next grid point a chunk must end after (range_bytes)
 
     for block in _first_at_least(blocks, len(UTF8_BOM)):
         if not block:
@@ -67,13 +72,15 @@ def plan_delimited(blocks: Iterable[bytes], records_per_chunk: int, max_chunk_by
             if not has_header:
                 header_end = header_start
                 cutter = Cutter(header_start, records_per_chunk, max_chunk_bytes, run_id)
+        pending = decoder.getstate()[0]  # the bytes of a character begun in the block before
         try:
-            decoder.decode(block)
+            check_decoding(decoder, block, encoding)
         except UnicodeDecodeError as err:
-            line = lines_before + block[: err.start].count(b"\n") + 1
+            at = err.start - len(pending)  # where the bad byte is, from the block's start (< 0: the block before)
+            line = lines_before + block[: max(at, 0)].count(b"\n") + 1
             raise InputFileError(
-                f"file is not valid {encoding}: undecodable byte 0x{block[err.start]:02X} at byte "
-                f"offset {offset + err.start} (line {line}); fix the export or name its encoding") from None
+                f"file is not valid {encoding}: undecodable byte 0x{(pending + block)[err.start]:02X} at byte "
+                f"offset {offset + at} (line {line}); fix the export or name its encoding") from None
         arr = np.frombuffer(block, dtype=np.uint8)
         newlines = np.flatnonzero(arr == NEWLINE)
         lines_before += len(newlines)
@@ -100,7 +107,10 @@ def plan_delimited(blocks: Iterable[bytes], records_per_chunk: int, max_chunk_by
                 ends = ends[1:]
                 cutter = Cutter(header_end, records_per_chunk, max_chunk_bytes, run_id)
         if cutter is not None and len(ends):
-            cutter.add(ends)
+            if range_bytes:
+                next_edge = _add_on_grid(cutter, ends, range_bytes, next_edge)
+            else:
+                cutter.add(ends)
             if stop_after is not None and cutter.framed > stop_after:
                 cutter.close()
                 return Plan(header=parse_header(bytes(head[header_start:header_end]), encoding, delimiter)
@@ -129,6 +139,43 @@ def plan_delimited(blocks: Iterable[bytes], records_per_chunk: int, max_chunk_by
     cutter.close()
     header = parse_header(bytes(head[header_start:header_end]), encoding, delimiter) if has_header else []
     return Plan(header=header, chunks=cutter.chunks)
+
+
+def check_decoding(decoder, block: bytes, encoding: str, final: bool = False) -> None:
+    """`decoder.decode(block, final)` for its errors only; faster for UTF-8 that is mostly ASCII.
+
+    Every byte of a multi-byte UTF-8 character is 0x80 or above, and an ASCII byte is a character on its
+    own, so a block is valid UTF-8 if and only if each run of bytes >= 0x80 is: only those runs are
+    decoded, apart. A block that ends inside such a run (its character may go on in the next block), one
+    after a block that did, or one mostly not ASCII, is decoded whole; so is one found invalid, so that the
+    error says where."""
+    if encoding == "utf-8" and block and not decoder.getstate()[0]:
+        if block.isascii():
+            return
+        arr = np.frombuffer(block, dtype=np.uint8)
+        high = np.flatnonzero(arr >= 0x80)
+        if high[-1] != len(block) - 1 and len(high) * 8 < len(block):
+            try:
+                np.insert(arr[high], np.flatnonzero(np.diff(high) > 1) + 1, NEWLINE).tobytes().decode("utf-8")
+                return
+            except UnicodeDecodeError:
+                pass
+    decoder.decode(block, final)
+
+
+def _add_on_grid(cutter: Cutter, ends: np.ndarray, range_bytes: int, next_edge: int) -> int:
+    """Add record ends, closing a chunk at the first one at or after each grid point; the next grid point."""
+    while len(ends):
+        while next_edge <= cutter.last_end:
+            next_edge += range_bytes  # passed already: the record ending there closed a chunk, or started them
+        k = int(np.searchsorted(ends, next_edge, side="left"))
+        if k >= len(ends):
+            cutter.add(ends)
+            break
+        cutter.add(ends[:k + 1])
+        cutter.close()
+        ends = ends[k + 1:]
+    return next_edge
 
 
 def _first_at_least(blocks: Iterable[bytes], size: int) -> Iterator[bytes]:

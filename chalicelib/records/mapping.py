@@ -5,14 +5,18 @@ or C-level string functions in a comprehension), never a record at a time in
 Python; the documents are assembled from per-field JSON fragments. Every rule
 is a function of the value alone (none values, defaults, signs and implied
 decimals included), so a column whose values repeat is encoded once per
-distinct value.
+distinct value, and a column may be split: the values of the usual shape
+checked by their characters' positions (chalicelib.records.shapes: a fixed-
+length pattern, an SSN, a JSON number), the few others one by one.
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import date
-from json.encoder import encode_basestring
+from functools import lru_cache
+from json.encoder import encode_basestring, encode_basestring_ascii
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -20,6 +24,7 @@ import pandas as pd
 
 from chalicelib.personal import MASK, mask_ssn_like
 from chalicelib.records.dates import NAT, date_fragments, parse_dates
+from chalicelib.records.shapes import FixedShape, PlainNumbers, fixed_shape, grid_of, lengths_of, plain_numbers
 
 if TYPE_CHECKING:
     from chalicelib.records.schema import FieldSpec, RecordSpec
@@ -50,6 +55,19 @@ class RecordError:
         return {"row": self.row, "field": self.field, "rule": self.rule,
                 "message": self.message, "value": self.value}
 
+    def to_json(self) -> str:
+        """json.dumps(self.to_dict(), separators=(",", ":")), written directly: an error report may hold
+        a row for every record of a chunk, and the general encoder costs several times more a row."""
+        if type(self.row) is not int or not all(v is None or type(v) is str
+                                                for v in (self.field, self.rule, self.message, self.value)):
+            return json.dumps(self.to_dict(), separators=(",", ":"))
+        return (f'{{"row":{self.row},"field":{_json_text(self.field)},"rule":{_json_text(self.rule)},'
+                f'"message":{_json_text(self.message)},"value":{_json_text(self.value)}}}')
+
+
+def _json_text(value: str | None) -> str:
+    return "null" if value is None else encode_basestring_ascii(value)  # as json.dumps: ensure_ascii
+
 
 @dataclass
 class Transformed:
@@ -62,6 +80,11 @@ class Transformed:
     # each field's JSON text in the documents, of the valid records in order: what the reconciliation
     # report totals on the delivered side (chalicelib.records.totals), without parsing the documents again
     fragments: dict[str, np.ndarray] = field(default_factory=dict)
+    # per number field, of every record of the chunk: the values written as JSON numbers, read exactly, so
+    # that the report's source totals need not read them again (chalicelib.records.totals.source_amounts)
+    numbers: dict[str, PlainNumbers] = field(default_factory=dict)
+    # per field whose values repeat: pd.factorize of its source values (the report counts codes by them)
+    factorized: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     def document_lines(self) -> list[str]:
         """Each document's JSON text. Documents end with "\n", which JSON escapes inside strings; a field may
@@ -77,11 +100,16 @@ class _Column:
     fragments: np.ndarray
     failures: list[tuple[str, str, np.ndarray]] = field(default_factory=list)  # (rule, message, mask)
     parsed: Any = None
+    plain: PlainNumbers | None = None  # a number field's values written as JSON numbers, read exactly
+    factorized: tuple[np.ndarray, np.ndarray] | None = None  # pd.factorize of the values, when it was taken
 
     def expand(self, codes: np.ndarray) -> "_Column":
         """The column for values[codes], from the column of the distinct values."""
+        plain = self.plain
+        if plain is not None:
+            plain = PlainNumbers(plain.plain[codes], plain.scaled[codes], plain.places[codes])
         return _Column(self.fragments[codes], [(rule, message, mask[codes]) for rule, message, mask in self.failures],
-                       None if self.parsed is None else self.parsed[codes])
+                       None if self.parsed is None else self.parsed[codes], plain)
 
 
 def transform(frame: pd.DataFrame, spec: RecordSpec, rows: np.ndarray, today: date | None = None) -> Transformed:
@@ -112,17 +140,24 @@ def transform(frame: pd.DataFrame, spec: RecordSpec, rows: np.ndarray, today: da
     kept_rows = rows[keep]
     template, order = _document_pieces(spec)
     # Interleave the constant pieces of the document with each field's
-    # fragments in a (records x pieces) grid and join it in one call: about
-    # twice as fast as formatting a template once per record.
-    grid = np.empty((len(kept_rows), 2 * len(order) + 2), dtype=object)
+    # fragments in one list, a document every `width` places, filled a piece
+    # at a time by extended-slice assignment, and join it in one call: about
+    # twice as fast as formatting a template once per record, and again as
+    # fast as going through a (records x pieces) object array.
+    kept_count, width = len(kept_rows), 2 * len(order) + 1
+    pieces: list = [None] * (kept_count * width)
     fragments = {}
     for j, source in enumerate(order):
-        grid[:, 2 * j] = template[j]
-        grid[:, 2 * j + 1] = fragments[source] = columns[source].fragments[keep]
-    grid[:, -2] = template[-2]
-    grid[:, -1] = [str(r) + template[-1] for r in kept_rows.tolist()]
-    documents = "".join(grid.ravel().tolist())
-    return Transformed(documents, len(kept_rows), kept_rows, errors, int(invalid.sum()), keep, fragments)
+        fragments[source] = columns[source].fragments[keep]
+        pieces[2 * j::width] = [template[j]] * kept_count
+        pieces[2 * j + 1::width] = fragments[source].tolist()
+    before, after = template[-2], template[-1]
+    pieces[width - 1::width] = [f"{before}{row}{after}" for row in kept_rows.tolist()]
+    documents = "".join(pieces)
+    numbers = {source: column.plain for source, column in columns.items() if column.plain is not None}
+    factorized = {source: column.factorized for source, column in columns.items() if column.factorized is not None}
+    return Transformed(documents, len(kept_rows), kept_rows, errors, int(invalid.sum()), keep, fragments, numbers,
+                       factorized)
 
 
 def _encode_column(f: FieldSpec, values: np.ndarray, today: date) -> _Column:
@@ -132,7 +167,9 @@ def _encode_column(f: FieldSpec, values: np.ndarray, today: date) -> _Column:
     if len(values) >= 2 * DISTINCT_SAMPLE and len(set(values[:DISTINCT_SAMPLE].tolist())) < 0.9 * DISTINCT_SAMPLE:
         codes, distinct = pd.factorize(values)
         if 2 * len(distinct) < len(values):
-            return encode_column(f, np.asarray(distinct, dtype=object), today).expand(codes)
+            column = encode_column(f, np.asarray(distinct, dtype=object), today).expand(codes)
+            column.factorized = codes, distinct
+            return column
     return encode_column(f, values, today)
 
 
@@ -152,18 +189,16 @@ def encode_column(f: FieldSpec, values: np.ndarray, today: date) -> _Column:
     present = ~blank
     if f.type == "string":
         column.fragments = _strings(values)
+        lengths = lengths_of(values) if f.pattern or f.max_length else None
         if f.pattern:
-            ok = _fullmatch(re.compile(f.pattern, re.ASCII), values)
+            ok = _fullmatch(re.compile(f.pattern, re.ASCII), values, lengths)
             column.failures.append(("pattern", f"{f.source} does not have the expected format", present & ~ok))
         if f.max_length:
-            lengths = np.fromiter(map(len, values.tolist()), dtype=np.int64, count=len(values))
             column.failures.append(("max_length", f"{f.source} is longer than {f.max_length} characters",
                                     present & (lengths > f.max_length)))
     elif f.type == "ssn":
-        digits = np.array([v.replace("-", "").replace(" ", "") for v in values.tolist()], dtype=object)
-        ok = _fullmatch(SSN_PATTERN, digits)
+        ok, column.fragments = _ssns(values)
         column.failures.append(("ssn_format", f"{f.source} is not a valid social security number", present & ~ok))
-        column.fragments = _strings(digits)
     elif f.type == "date":
         parsed = parse_dates(values, f.format, f.century_pivot)
         if any_blank:
@@ -192,7 +227,68 @@ def _strings(values: np.ndarray) -> np.ndarray:
     return np.array(list(map(encode_basestring, values.tolist())), dtype=object)
 
 
+def _ssns(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Whether each value is a valid SSN once its dashes and spaces go, and its digits as JSON text.
+
+    The two ways nearly every SSN is written, "123456789" and "123-45-6789", are read a character position
+    at a time, and the area, group and serial (not 000, 666 or 9xx; not 00; not 0000) checked by their
+    digits' values: what SSN_PATTERN says of them, with no pattern run per value. Other values (spaces,
+    other dashes, blanks, rejects) go through SSN_PATTERN one by one."""
+    count = len(values)
+    lengths = lengths_of(values)
+    grid = grid_of(values, 11)
+    dashed = (lengths == 11) & (grid[:, 3] == ord("-")) & (grid[:, 6] == ord("-"))
+    digits = np.where(dashed[:, None], grid[:, _DASHED_DIGITS], grid[:, :9])
+    shaped = ((lengths == 9) | dashed) & _NINE_DIGITS.matches_grid(digits)
+    d = digits.astype(np.int64) - ord("0")
+    area, group, serial = d[:, 0] * 100 + d[:, 1] * 10 + d[:, 2], d[:, 3] * 10 + d[:, 4], d[:, 5:] @ _SERIAL
+    ok = shaped & (area != 0) & (area != 666) & (area < 900) & (group != 0) & (serial != 0)
+    fragments = np.empty(count, dtype=object)
+    quoted = np.full((int(shaped.sum()), 11), ord('"'), dtype=np.uint32)
+    quoted[:, 1:10] = digits[shaped]
+    fragments[shaped] = quoted.view("<U11").ravel()
+    others = np.flatnonzero(~shaped)
+    if len(others):
+        stripped = [v.replace("-", "").replace(" ", "") for v in values[others].tolist()]
+        ok[others] = np.fromiter(map(bool, map(SSN_PATTERN.fullmatch, stripped)), dtype=bool, count=len(others))
+        fragments[others] = list(map(encode_basestring, stripped))
+    return ok, fragments
+
+
+_NINE_DIGITS = fixed_shape(re.compile(r"\d{9}", re.ASCII))
+_DASHED_DIGITS = [0, 1, 2, 4, 5, 7, 8, 9, 10]
+_SERIAL = 10 ** np.arange(3, -1, -1, dtype=np.int64)
+
+
 def _number(f: FieldSpec, values: np.ndarray, present: np.ndarray, column: _Column) -> None:
+    if f.implied_decimals is None and f.sign == "leading" and len(values):
+        # Values written as JSON numbers (nearly all) are read exactly a column at a time; only the others
+        # ("+5", "1.", "1e3", " 5", "N/A") go the general way below. A value's outcome depends on it alone.
+        plain = plain_numbers(values)
+        if not plain.plain.all():
+            others = np.flatnonzero(~plain.plain)
+            rest = _Column(np.empty(0, dtype=object))
+            _general_number(f, values[others], present[others], rest)
+        numbers = plain.floats()
+        numbers[~present] = np.nan  # a none value written as a number is none all the same
+        bad = np.zeros(len(values), dtype=bool)
+        if f.type == "integer":
+            with np.errstate(invalid="ignore"):
+                bad |= numbers != np.floor(numbers)
+            bad &= present & plain.plain
+            numbers[bad] = np.nan
+        column.fragments = values.copy()
+        if not plain.plain.all():
+            bad[others] = rest.failures[0][2]  # number_format; the bounds are taken of every value below
+            column.fragments[others] = rest.fragments
+            numbers[others] = rest.parsed
+        _number_failures(f, numbers, bad, column)
+        column.plain = plain
+        return
+    _general_number(f, values, present, column)
+
+
+def _general_number(f: FieldSpec, values: np.ndarray, present: np.ndarray, column: _Column) -> None:
     exact = None  # where the text is known to be a JSON number already
     if f.implied_decimals is not None:
         values, numbers, bad = _implied_decimals(f, values)
@@ -218,6 +314,14 @@ def _number(f: FieldSpec, values: np.ndarray, present: np.ndarray, column: _Colu
         bad[at[spaced]] = True
         rewrite[at[spaced]] = False
     numbers[bad | ~present] = np.nan
+    column.fragments = values.copy()
+    if rewrite.any():
+        column.fragments[rewrite] = [_number_text(x, f.type) for x in numbers[rewrite].tolist()]
+    _number_failures(f, numbers, bad, column)
+
+
+def _number_failures(f: FieldSpec, numbers: np.ndarray, bad: np.ndarray, column: _Column) -> None:
+    """The number rules of a column of numbers (NaN where blank or not a number)."""
     if f.implied_decimals is not None:
         kind = f"a number of digits with {f.implied_decimals} implied decimals"
     else:
@@ -228,9 +332,7 @@ def _number(f: FieldSpec, values: np.ndarray, present: np.ndarray, column: _Colu
             column.failures.append(("min", f"{f.source} must be at least {plain_number(f.min)}", numbers < f.min))
         if f.max is not None:
             column.failures.append(("max", f"{f.source} must be at most {plain_number(f.max)}", numbers > f.max))
-    column.fragments = values.copy()
-    if rewrite.any():
-        column.fragments[rewrite] = [_number_text(x, f.type) for x in numbers[rewrite].tolist()]
+    column.parsed = numbers
 
 
 def _split_sign(f: FieldSpec, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -280,8 +382,18 @@ def _number_text(x: float, kind: str) -> str:
     return str(int(x)) if kind == "integer" or x.is_integer() else repr(x)
 
 
-def _fullmatch(pattern: re.Pattern, values: np.ndarray) -> np.ndarray:
+def _fullmatch(pattern: re.Pattern, values: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
+    """Whether each value matches the pattern: by its shape, a column at a time, when the pattern has a
+    fixed one (chalicelib.records.shapes), else one value at a time."""
+    shape = _shape(pattern)
+    if shape is not None:
+        return shape.matches(values, lengths)
     return np.fromiter(map(bool, map(pattern.fullmatch, values.tolist())), dtype=bool, count=len(values))
+
+
+@lru_cache(maxsize=256)
+def _shape(pattern: re.Pattern) -> FixedShape | None:
+    return fixed_shape(pattern)
 
 
 def _document_pieces(spec: RecordSpec) -> tuple[list[str], list[str]]:

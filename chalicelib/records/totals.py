@@ -15,9 +15,11 @@ source = delivered + validated + rejected + not_processed, for every total, or s
 
 Amounts are never binary floats: text is read as decimal digits into integers scaled by a power of ten, a
 column at a time (numpy string functions), and summed as integers; the few values the fast path does not read
-(an exponent, digits of another script) are read one by one with `decimal.Decimal`. A value that is not a
-number is counted as such (`not_a_number`) and left out of the sum on every side alike; a record that could
-not be read at all has no fields, so it is in the record counts (`unreadable`) and in no control total.
+(an exponent, digits of another script) are read one by one with `decimal.Decimal`. The values the mapping
+read already as JSON numbers (`Transformed.numbers`: exact integers and decimal places) are not read again.
+A value that is not a number is counted as such (`not_a_number`) and left out of the sum on every side alike;
+a record that could not be read at all has no fields, so it is in the record counts (`unreadable`) and in no
+control total.
 Blank values (and a field's none values) are counted as `blank`; where the field has a default, a blank is
 that default, as the spec says. A code outside the field's table is counted as "(other)", never by its value,
 so no source text reaches the report.
@@ -33,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from chalicelib.records.mapping import _split_sign
+from chalicelib.records.shapes import PlainNumbers
 from chalicelib.records.spec_models import NO_CODE, OTHER_CODE
 
 if TYPE_CHECKING:
@@ -73,9 +76,17 @@ def decimal_text(value: Decimal) -> str:
     return format(value, "f")
 
 
-def source_amounts(f: FieldSpec, values: np.ndarray) -> Amounts:
+def source_amounts(f: FieldSpec, values: np.ndarray, plain: PlainNumbers | None = None) -> Amounts:
     """The amounts of a column of source text as the field reads them: its sign where the field writes it,
-    its implied decimals, its none values and default."""
+    its implied decimals, its none values and default.
+
+    `plain` is the mapping's exact reading of the values written as JSON numbers (Transformed.numbers): those
+    are taken as read, and only the others read here."""
+    if plain is not None and f.sign == "leading" and f.implied_decimals is None and f.default is None \
+            and not f.none_values:
+        merged = _with_plain(f, values, plain)
+        if merged is not None:
+            return merged
     text = np.array(values.tolist(), dtype=_TEXT)
     blank = text == ""
     if f.none_values:
@@ -91,6 +102,35 @@ def source_amounts(f: FieldSpec, values: np.ndarray) -> Amounts:
         scaled = _integers(np.where(digits == "", "0", digits))
         return _finish(scaled, f.implied_decimals, negative, blank, bad, {})
     return _read(body, negative, blank, malformed)
+
+
+def _with_plain(f: FieldSpec, values: np.ndarray, plain: PlainNumbers) -> Amounts | None:
+    """The amounts of a column whose JSON-number values the mapping read already: the others read here, both
+    brought to the larger scale. None when the sum of the column might not fit an int64 at that scale."""
+    others = np.flatnonzero(~plain.plain)
+    rest = source_amounts(f, values[others]) if len(others) else None
+    if rest is not None and rest.scaled.dtype != np.int64:
+        return None
+    scale = max(int(plain.places[plain.plain].max()) if plain.plain.any() else 0, rest.scale if rest else 0)
+    if scale > INT64_DIGITS:
+        return None
+    shift = np.where(plain.plain, scale - plain.places, 0)
+    largest = float((np.abs(plain.scaled) * 10.0 ** shift).max()) if len(values) else 0.0
+    if rest is not None:
+        largest = max(largest, float(np.abs(rest.scaled).max()) * 10.0 ** (scale - rest.scale))
+    if largest * (len(values) + 1) >= 2.0 ** 62:
+        return None
+    scaled = plain.scaled * _TENS[shift]
+    kind = np.full(len(values), NUMBER, dtype=np.int8)
+    odd: dict[int, Decimal] = {}
+    if rest is not None:
+        scaled[others] = rest.scaled * 10 ** (scale - rest.scale)
+        kind[others] = rest.kind
+        odd = {int(others[i]): number for i, number in rest.odd.items()}
+    return Amounts(scaled, scale, kind, odd)
+
+
+_TENS = 10 ** np.arange(INT64_DIGITS + 1, dtype=np.int64)
 
 
 def document_amounts(fragments: np.ndarray) -> Amounts:
@@ -191,9 +231,11 @@ class Codes:
         return by_key
 
 
-def source_codes(f: FieldSpec, values: np.ndarray) -> Codes:
-    """Each distinct value is looked at once: a code column holds few."""
-    positions, distinct = pd.factorize(values)
+def source_codes(f: FieldSpec, values: np.ndarray, factorized: tuple[np.ndarray, np.ndarray] | None = None
+                 ) -> Codes:
+    """Each distinct value is looked at once: a code column holds few. `factorized` is the mapping's
+    pd.factorize of the same values (Transformed.factorized), when it took one."""
+    positions, distinct = factorized if factorized is not None else pd.factorize(values)
     none = {""} | set(f.none_values)
     blank_key = f.default if f.default is not None else NO_CODE
 
@@ -253,10 +295,10 @@ def chunk_totals(spec: RecordSpec, frame: pd.DataFrame, rows: np.ndarray, unread
         values = frame[f.source].to_numpy(dtype=object)
         fragments = result.fragments.get(f.source) if result is not None else None
         if control.kind == "sum":
-            source = source_amounts(f, values)
+            source = source_amounts(f, values, result.numbers.get(f.source) if result is not None else None)
             made = delivered_amounts(fragments, source, values, valid, f) if fragments is not None else None
         else:
-            source = source_codes(f, values)
+            source = source_codes(f, values, result.factorized.get(f.source) if result is not None else None)
             made = document_codes(f, fragments) if fragments is not None else None
         totals = {group: source.total(mask) for group, mask in masks.items()}
         for group, mask in documents.items():

@@ -57,6 +57,7 @@ class FakeRunStore:
     def __init__(self, marker_ttl_seconds: int = 30 * 24 * 3600):
         self.runs: dict[str, Run] = {}
         self.markers: dict[str, dict[int, dict]] = {}
+        self.plan_parts: dict[str, set[str]] = {}  # the parts of each fanned-out plan counted so far
         self._marker_ttl = marker_ttl_seconds
 
     # ----------------------------------------------------------------- create/read
@@ -278,6 +279,21 @@ class FakeRunStore:
         run.error_rules["chunk_failed"] = run.error_rules["chunk_failed"] - rows  # as the table's SET does
         return True
 
+    def note_plan_part(self, run_id: str, part: str) -> set[str] | None:
+        run = self.runs.get(run_id)
+        if run is None or run.status != RunStatus.RUNNING or run.planned:
+            return None
+        parts = self.plan_parts.setdefault(run_id, set())
+        parts.add(part)
+        return set(parts)
+
+    def note_input_sha256(self, run_id: str, sha256: str) -> bool:
+        run = self.runs.get(run_id)
+        if run is None:
+            return False
+        run.input_sha256 = sha256
+        return True
+
     def note_replan(self, run_id: str, seen_count: int) -> bool:
         run = self.runs.get(run_id)
         if run is None or not run.active or run.planned or run.replan_count != seen_count:
@@ -334,6 +350,9 @@ class FakeWorkQueue:
 
     def send_chunks(self, chunks) -> None:
         self.sent.extend(chunks)
+
+    def send_ranges(self, parts) -> None:
+        self.sent.extend(parts)
 
     def send_reconcile(self, run_id: str) -> None:
         # Kept apart from the work a test drains: a test that wants a run's report hands these to the worker.

@@ -129,7 +129,14 @@ def decode_text(cells: np.ndarray, codec: Codec) -> Decoded:
     if not width:
         return Decoded(np.full(count, "", dtype=object), None)
     chars = codec.text[cells]
-    values = np.strings.rstrip(chars.view(f"U{width}").reshape(count), " ").astype(object)
+    # Trailing spaces go by writing NULs over them, which fixed-width unicode does not hold: one pass over
+    # the grid rather than a string function per value. (A NUL the code page gives goes with them, as
+    # numpy drops trailing NULs anyway.)
+    kept = (chars != SPACE) & (chars != 0)
+    ends = width - np.argmax(kept[:, ::-1], axis=1)
+    ends[~kept.any(axis=1)] = 0
+    chars[np.arange(width) >= ends[:, None]] = 0
+    values = chars.view(f"U{width}").reshape(count).astype(object)
     if codec.all_ok:
         return Decoded(values, None)
     bad = ~codec.text_ok[cells].all(axis=1)

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from chalicelib.errors import InputFileError
 from chalicelib.inputs.chunks import ChunkFrame, Cutter, Plan
@@ -225,6 +225,13 @@ def _cells(arr: np.ndarray, starts: np.ndarray, field: FieldLayout) -> np.ndarra
     that end before the field, whose missing bytes read as spaces)."""
     if not len(starts):
         return np.empty((0, field.length), dtype=np.uint8)
+    first, count = int(starts[0]) + field.offset, len(starts)
+    step = int(starts[1] - starts[0]) if count > 1 else 1
+    if step > 0 and first + (count - 1) * step + field.length <= len(arr) and \
+            (count < 3 or bool((np.diff(starts) == step).all())):
+        # Records one after another at one length (the usual F and FB file): a strided view, no copy.
+        return as_strided(arr[first:], shape=(count, field.length), strides=(step * arr.strides[0], arr.strides[0]),
+                          writeable=False)
     end = int(starts.max()) + field.offset + field.length
     if end > len(arr):
         arr = np.concatenate([arr, np.full(end - len(arr), 0x40, dtype=np.uint8)])

@@ -1,0 +1,57 @@
+"""A big file's plan fanned out over several workers (chalicelib.fanout), end to end over moto: with the
+stage's fan-out threshold lowered, a run is planned in ranges, completes with exact counters, and its
+plan is the single planner's, chunk for chunk."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+
+import pytest
+
+from chalicelib.inputs.delimited import plan_delimited
+from local_stack.environment import PROJECT_DIR
+from tests.functional.conftest import functional_stage
+from tests.functional.test_migration_api import HEADER, record, write
+
+RANGE_BYTES = 2000
+
+
+@pytest.fixture
+def fanned_out(tmp_path, monkeypatch):
+    monkeypatch.setenv("PLAN_FANOUT_BYTES", "1")           # every file fans out
+    monkeypatch.setenv("PLAN_RANGE_BYTES", str(RANGE_BYTES))
+    data_root = tmp_path / "root"
+    shutil.copytree(os.path.join(PROJECT_DIR, "data", "input"), data_root / "data" / "input")
+    with functional_stage(data_root, monkeypatch) as harness:
+        yield harness
+
+
+def test_a_fanned_out_run_completes_with_exact_counters_and_the_single_plans_chunks(fanned_out):
+    # GIVEN 500 records, every fourth with a quoted employer holding a newline and quotes, some invalid
+    rows = [record(n, ssn="123-45-6789" if n % 50 else "bad",
+                   employer='"Acme\nCorp ""East"", Inc"' if n % 4 == 0 else "Acme Corp") for n in range(1, 501)]
+    text = HEADER + "\n" + "\n".join(rows) + "\n"
+    path = write(fanned_out, "data/input/fanned.csv", text)
+    # WHEN the run goes to its end
+    status = fanned_out.run_to_end(file_path=path, record_type="disability", output_mode="file")
+    # THEN it completed with every record counted once
+    progress = status["progress"]
+    assert status["status"] == "completed", status
+    assert progress["total_records"] == progress["processed_records"] == 500
+    assert progress["success_count"] + progress["error_count"] == 500 and progress["error_count"] == 10
+    # AND its plan is the one a single planner makes on the same grid, and the file's identity is its own
+    folder = fanned_out.output_dir(status["run_id"])
+    plan = json.load(open(os.path.join(folder, "plan.json")))
+    assert len([name for name in os.listdir(os.path.join(folder, "plan-parts"))]) > 2  # it did fan out
+    data = text.encode()
+    single = plan_delimited([data], 100, 16 * 1024 * 1024, range_bytes=RANGE_BYTES)
+    assert [(c["chunk"], c["start"], c["end"], c["first_row"], c["rows"]) for c in plan["chunks"]] == \
+        [(c.chunk, c.start, c.end, c.first_row, c.rows) for c in single.chunks]
+    assert plan["input"]["size_bytes"] == len(data)
+    # AND the digest, taken apart from the plan, is the file's real SHA-256, in a balanced report
+    assert status["reconciliation"]["balanced"] is True
+    report = fanned_out.get(f"/api/v1/migrations/{status['run_id']}/reconciliation").json_body
+    assert report["input"]["sha256"] == hashlib.sha256(data).hexdigest()
+    assert report["input"]["size_bytes"] == len(data)
