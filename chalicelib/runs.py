@@ -194,9 +194,6 @@ class RunStore:
         return self._query(ACTIVE_INDEX, "active_pk", ACTIVE, limit=None,
                            where=(mine, {"#tenant": "tenant"}, {":tenant": {"S": tenant}}))
 
-    def list_recent(self, tenant: str, limit: int) -> list[Run]:
-        return self._query(RECENT_INDEX, "recent_pk", _recent_partition(tenant), limit=limit)
-
     def list_runs(self, tenant: str, limit: int, status: str | None = None, record_type: str | None = None,
                   since: str | None = None, until: str | None = None, after: tuple[str, str] | None = None,
                   max_read: int = 2000) -> tuple[list[Run], tuple[str, str] | None]:

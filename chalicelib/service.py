@@ -195,10 +195,9 @@ class MigrationService:
             "count": len(runs),
         }
 
-    def recent(self, caller: Caller, query: ListQuery | int = ListQuery()) -> dict:
-        """A page of the caller's runs, newest first, filtered (chalicelib.listing; a number: the newest that
-        many), with the counts by status of its runs of the same record type and dates, whatever their status."""
-        query = ListQuery(limit=query) if isinstance(query, int) else query
+    def recent(self, caller: Caller, query: ListQuery = ListQuery()) -> dict:
+        """A page of the caller's runs, newest first, filtered (chalicelib.listing), with the counts by status
+        of its runs of the same record type and dates, whatever their status."""
         runs, position = self.store.list_runs(caller.tenant, query.limit, status=query.status,
                                               record_type=query.record_type, since=query.since, until=query.until,
                                               after=query.after, max_read=MAX_READ_PER_PAGE)

@@ -151,7 +151,7 @@ def test_an_upload_whose_file_is_gone_or_whose_record_type_is_unknown_is_a_faile
 
 def test_a_failed_upload_under_a_tenants_folder_is_that_tenants_run(harness, bucket):
     notify_upload(harness, bucket, "incoming/acme/pension/p.csv")
-    [run] = bootstrap.components().store.list_recent("acme", 10)
+    [run] = bootstrap.components().store.list_runs("acme", 10)[0]
     assert (run.tenant, run.status.value, run.audit[0]["by"]) == ("acme", "failed", "upload")
     assert runs(harness) == []  # the default tenant's list does not show it
 
@@ -271,7 +271,7 @@ def test_a_receiver_checks_the_signature_as_the_docs_show(harness):
     assert abs(int(headers["X-Timestamp"]) - time.time()) < 300
     # the sandbox was given another key: it says the signature does not match, and the call fails at once
     assert harness.target.state.webhooks[0]["signature_valid"] is False
-    run = bootstrap.components().store.list_recent("default", 1)[0]
+    run = bootstrap.components().store.list_runs("default", 1)[0][0]
     assert (run.notification["status"], run.notification["last_error"]) == ("failed", "HTTP 401")
 
 

@@ -81,9 +81,6 @@ class FakeRunStore:
     def list_active(self, tenant: str | None = None) -> list[Run]:
         return [copy.deepcopy(r) for r in self._newest_first() if r.active and tenant in (None, r.tenant)]
 
-    def list_recent(self, tenant: str, limit: int) -> list[Run]:
-        return [copy.deepcopy(r) for r in self._newest_first() if r.tenant == tenant][:limit]
-
     def list_runs(self, tenant: str, limit: int, status: str | None = None, record_type: str | None = None,
                   since: str | None = None, until: str | None = None, after: tuple[str, str] | None = None,
                   max_read: int = 2000) -> tuple[list[Run], tuple[str, str] | None]:

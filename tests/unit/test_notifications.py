@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 
+from chalicelib.listing import ListQuery
 from chalicelib.access import OPEN_CALLER as OPEN
 from chalicelib.errors import InvalidRequest
 from chalicelib.messages import NotifyMessage, PlanMessage, parse_message
@@ -162,7 +163,7 @@ def test_an_upload_recorded_as_failed_publishes_once_and_is_listed_with_its_reas
                                            body["metadata"]) is True
     assert service(w).record_failed_upload(OPEN, "7e0c2f8e-7a0a-4b43-9d7f-1f2d3c4b5a69", body, reason,
                                            body["metadata"]) is False  # the notification came again
-    [listed] = service(w).recent(OPEN, 10)["migrations"]
+    [listed] = service(w).recent(OPEN, ListQuery(limit=10))["migrations"]
     assert (listed["status"], listed["error_message"], listed["record_type"]) == ("failed", reason, "pension")
     assert service(w).running(OPEN)["count"] == 0
     [ended] = w.bus.published
@@ -411,7 +412,7 @@ def test_a_status_with_its_webhooks_outcome_and_a_failed_uploads_run_answer_as_d
     failed = service(w).status(OPEN, "7e0c2f8e-7a0a-4b43-9d7f-1f2d3c4b5a71", include_details=True)
     for answer in (pending, delivered, failed):
         assert_described(description, "GET", "/api/v1/migrations/status/{run_id}", answer)
-    assert_described(description, "GET", "/api/v1/migrations", service(w).recent(OPEN, 20))
+    assert_described(description, "GET", "/api/v1/migrations", service(w).recent(OPEN, ListQuery(limit=20)))
     assert pending["notification"]["status"] == "pending" and delivered["notification"]["attempts"] == 2
 
 

@@ -23,6 +23,7 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import OpenAPIV31SpecValidator
 
 from chalicelib import listing, openapi
+from chalicelib.listing import ListQuery
 from chalicelib.access import OPEN_CALLER as OPEN
 from chalicelib.errors import RunConflict
 from chalicelib.models import MigrationRequest, RetryRequest
@@ -233,14 +234,14 @@ def test_the_use_cases_answer_as_described(w, document):
     pending = [("GET", f"{MIGRATIONS}/status/{{run_id}}", service.status(OPEN, run_id)),
                ("GET", f"{MIGRATIONS}/status/{{run_id}}", service.status(OPEN, run_id, include_details=True)),
                ("GET", f"{MIGRATIONS}/running", service.running(OPEN)),
-               ("GET", MIGRATIONS, service.recent(OPEN, 20)),
+               ("GET", MIGRATIONS, service.recent(OPEN, ListQuery(limit=20))),
                ("GET", f"{MIGRATIONS}/{{run_id}}/errors", service.errors(OPEN, run_id, offset=0, limit=100)),
                ("GET", f"{MIGRATIONS}/{{run_id}}/chunks", service.chunks(OPEN, run_id, offset=0, limit=2000))]
     # WHEN it ends with a failed chunk and a rejected record, and is retried
     run_to_the_end(w, run_id, dead_chunk=2)
     ended = [("GET", f"{MIGRATIONS}/status/{{run_id}}", service.status(OPEN, run_id, include_details=True)),
              ("GET", f"{MIGRATIONS}/status/{{run_id}}", service.status(OPEN, run_id)),
-             ("GET", MIGRATIONS, service.recent(OPEN, 20)),
+             ("GET", MIGRATIONS, service.recent(OPEN, ListQuery(limit=20))),
              ("GET", f"{MIGRATIONS}/{{run_id}}/errors", service.errors(OPEN, run_id, offset=0, limit=2)),
              ("GET", f"{MIGRATIONS}/{{run_id}}/errors", service.errors(OPEN, run_id, offset=2, limit=1000)),
              ("GET", f"{MIGRATIONS}/{{run_id}}/errors",

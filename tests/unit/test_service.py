@@ -10,6 +10,7 @@ import inspect
 
 import pytest
 
+from chalicelib.listing import ListQuery
 from chalicelib.access import OPEN_CALLER as OPEN
 from chalicelib.credentials import CredentialVault
 from chalicelib.errors import InvalidRequest, RunConflict, RunNotFound, ServiceError
@@ -266,7 +267,7 @@ def test_recent_lists_the_runs_summaries_newest_first_up_to_the_limit(w):
     run_ids = [w.service.trigger(OPEN, body())["run_id"] for _ in range(3)]
     for n, run_id in enumerate(run_ids):  # created a second apart, the last newest
         w.store.runs[run_id].created_at = f"2026-12-01T00:00:0{n}.000Z"
-    answer = w.service.recent(OPEN, 2)
+    answer = w.service.recent(OPEN, ListQuery(limit=2))
     assert answer["count"] == 2
     assert answer["migrations"] == [w.store.get(run_ids[2]).summary(), w.store.get(run_ids[1]).summary()]
 
