@@ -2,6 +2,8 @@
 its processes print (the workers in their own processes), and GET /api/v1/health of the running stack."""
 from __future__ import annotations
 
+import time
+
 import pytest
 import requests
 
@@ -28,8 +30,17 @@ def test_local_metrics_add_up_a_real_run(local_stack):
     # WHEN a run delivers a file with invalid records to the sandbox target
     run_id = local_stack.trigger(file_path=SAMPLE, record_type="disability", output_mode="api")["run_id"]
     done = local_stack.wait_until_finished(run_id)
-    after = series(local_stack)
     progress = done["progress"]
+    # A handler prints its metrics when it returns, a moment after the count that ended the run: wait for them
+    # (bounded: this guards a hang, it does not time anything).
+    deadline = time.monotonic() + 120
+    while True:
+        after = series(local_stack)
+        if total(after, "RecordsProcessed", RecordType="disability") - total(
+                before, "RecordsProcessed", RecordType="disability") >= progress["processed_records"] \
+                or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
 
     def grew(name: str, **dimensions) -> float:
         return total(after, name, **dimensions) - total(before, name, **dimensions)
