@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 from chalicelib.inputs.fixed import decoding
 from chalicelib.inputs.fixed.codepages import EBCDIC_CODE_PAGES, codec_for
-from chalicelib.inputs.fixed.decoding import Decoded, decode_field, decimal_text
+from chalicelib.inputs.fixed.decoding import DISTINCT_ROWS_MIN, _ROW_HASH, Decoded, decode_field, decimal_text
 from chalicelib.inputs.fixed.layout import FieldLayout
 
 INVALID = object()  # the expected "value" of bytes that are no value of the field
@@ -717,9 +717,11 @@ VECTORISED = [
 
 @pytest.mark.parametrize("name, field, pattern", VECTORISED, ids=[v[0] for v in VECTORISED])
 def test_decoding_does_not_loop_over_records(name, field, pattern):
-    """100k records run the same Python lines of the decoder as a few dozen: the work per record is numpy's."""
+    """100k records run the same Python lines of the decoder as a few thousand: the work per record is numpy's.
+    (A few thousand, not a few dozen: from DISTINCT_ROWS_MIN rows a text column is decoded per distinct value,
+    a branch of its own.)"""
     codec = codec_for("cp037")
-    small = cells_of(pattern * 10)
+    small = cells_of(pattern * -(-DISTINCT_ROWS_MIN // len(pattern)))
     large = cells_of(pattern * -(-100_000 // len(pattern)))
     assert large.shape[0] >= 100_000
     first = decode_field(small, field, codec)
@@ -728,3 +730,43 @@ def test_decoding_does_not_loop_over_records(name, field, pattern):
     assert counts[0] == counts[1], counts
     second = decode_field(large, field, codec)
     assert list(second.values[:len(pattern)]) == list(first.values[:len(pattern)])
+
+
+REPEATING_TEXT = [
+    ("cp037", [H("C1C2C3404040"), H("000000000000"), H("C115C2F1F2F3"), H("C1C2C3404000"), H("4040404040C1"),
+               H("C12540C2FF40")]),
+    ("utf-8", [b"\xc3\x84RZ  ", b"A\xffB   ", b"\xe2\x80\xa8X  ", b"\xf0\x9f\x98\x80  ", b"      ", b"a\x00\x85b  "]),
+]
+
+
+@pytest.mark.parametrize("encoding, pattern", REPEATING_TEXT, ids=[r[0] for r in REPEATING_TEXT])
+def test_repeating_text_reads_as_each_row_alone(encoding, pattern):
+    """A column long enough to be decoded per distinct value (bad bytes, control characters, multi-byte
+    characters and blanks among them) gives every row what the row alone gives, and the same invalid rows."""
+    codec = codec_for(encoding)
+    order = np.random.default_rng(7).integers(0, len(pattern), size=3 * DISTINCT_ROWS_MIN)
+    rows = [pattern[i] for i in order.tolist()]
+    whole = decode_field(cells_of(rows), text(6), codec)
+    alone = [decode_field(cells_of([row]), text(6), codec) for row in pattern]
+    assert whole.values.tolist() == [alone[i].values[0] for i in order.tolist()]
+    expected_invalid = [alone[i].invalid is not None and bool(alone[i].invalid[0]) for i in order.tolist()]
+    assert (whole.invalid.tolist() if whole.invalid is not None else [False] * len(rows)) == expected_invalid
+    if not codec.all_ok:  # every byte is a character in cp037
+        assert any(expected_invalid) and not all(expected_invalid)
+
+
+def test_rows_whose_hash_keys_collide_are_still_read_apart():
+    """Wide rows are hashed into one 64-bit key before they are grouped; two different rows of one key must
+    still read as themselves (the grouping checks the bytes, and gives up when they differ)."""
+    first = np.frombuffer(b"SMITH   JOHN    ", dtype=np.uint64).copy()
+    second = first.copy()
+    with np.errstate(over="ignore"):
+        second[0] += np.uint64(1)
+        second[1] -= _ROW_HASH  # first[0] * K + first[1] == second[0] * K + second[1] (mod 2**64)
+    a, b = first.tobytes(), second.tobytes()
+    assert a != b
+    rows = [a, b] * DISTINCT_ROWS_MIN
+    codec = codec_for("latin-1")
+    whole = decode_field(cells_of(rows), text(16), codec)
+    assert whole.values[:2].tolist() == [decode_field(cells_of([r]), text(16), codec).values[0] for r in (a, b)]
+    assert whole.values.tolist() == whole.values[:2].tolist() * DISTINCT_ROWS_MIN
