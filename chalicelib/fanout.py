@@ -78,14 +78,20 @@ class PartPlanner:
                                  f"began, {source.size()} now")
         fmt = run.input_format
         started = time.monotonic()
-        document = scan_range(source.read_range, message.size, message.index, message.start, message.end,
-                              self.settings.chunk_records, self.settings.chunk_bytes, fmt.encoding,
-                              fmt.header, readers=_readers(source, RANGE_READERS)).to_dict()
-        # Written before it is counted: a failure between the two brings the message back to write it again.
-        parts.child(f"{message.part}.json").write_bytes(json.dumps(document, separators=(",", ":")).encode())
+        part = parts.child(f"{message.part}.json")
+        # A redelivered range (a failure after its part was written, the reaper's re-sent plan) finds its
+        # part written whole (a part is written in one put, or renamed into place) for this run's file,
+        # whose size was checked above: it is counted again, not scanned again.
+        scanned = not part.exists()
+        if scanned:
+            document = scan_range(source.read_range, message.size, message.index, message.start, message.end,
+                                  self.settings.chunk_records, self.settings.chunk_bytes, fmt.encoding,
+                                  fmt.header, readers=_readers(source, RANGE_READERS)).to_dict()
+            # Written before it is counted: a failure between the two brings the message back to count it.
+            part.write_bytes(json.dumps(document, separators=(",", ":")).encode())
         counted = self.store.note_plan_part(message.run_id, message.part)
-        log("plan range scanned", range=message.index, ranges=message.ranges, counted=len(counted or ()),
-            seconds=round(time.monotonic() - started, 3))
+        log("plan range scanned" if scanned else "plan range found scanned already", range=message.index,
+            ranges=message.ranges, counted=len(counted or ()), seconds=round(time.monotonic() - started, 3))
         if counted is None or len(counted) < message.ranges:
             return None  # other ranges are still being scanned (or the run ended, or is planned already)
         scans = [RangeScan.from_dict(json.loads(parts.child(f"range-{i:06d}.json").read_bytes()))

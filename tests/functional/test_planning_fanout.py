@@ -55,3 +55,33 @@ def test_a_fanned_out_run_completes_with_exact_counters_and_the_single_plans_chu
     report = fanned_out.get(f"/api/v1/migrations/{status['run_id']}/reconciliation").json_body
     assert report["input"]["sha256"] == hashlib.sha256(data).hexdigest()
     assert report["input"]["size_bytes"] == len(data)
+
+
+def test_a_redelivered_range_is_counted_again_without_being_scanned_again(fanned_out):
+    # GIVEN a run whose plan fanned out, its plan message handled
+    rows = [record(n, employer='"Acme\nCorp"' if n % 7 == 0 else "Acme Corp") for n in range(1, 301)]
+    path = write(fanned_out, "data/input/redelivered.csv", HEADER + "\n" + "\n".join(rows) + "\n")
+    run_id = fanned_out.trigger(file_path=path, record_type="disability", output_mode="file")
+    for message in fanned_out.receive():
+        fanned_out.deliver(message)
+    parts = os.path.join(fanned_out.output_dir(run_id), "plan-parts")
+    ranges = fanned_out.receive(limit=100)
+    assert [json.loads(m["Body"]).get("kind") for m in ranges] == ["range"] * len(ranges) and len(ranges) > 3
+    # WHEN the first range is handled, and then comes again (its message redelivered)
+    first = ranges[0]
+    fanned_out.invoke(first)
+    part = os.path.join(parts, f"range-{json.loads(first['Body'])['index']:06d}.json")
+    written = os.stat(part)
+    fanned_out.deliver(first)
+    # THEN its part was not written again (the range was not scanned again)
+    again = os.stat(part)
+    assert (again.st_ino, again.st_mtime_ns) == (written.st_ino, written.st_mtime_ns)
+    # AND the run, its other parts (the digest among them) handled, completes with every record counted once
+    for message in ranges[1:]:
+        fanned_out.deliver(message)
+    fanned_out.drain()
+    status = fanned_out.status(run_id)
+    progress = status["progress"]
+    assert status["status"] == "completed", status
+    assert progress["total_records"] == progress["processed_records"] == 300
+    assert progress["success_count"] + progress["error_count"] == 300
