@@ -433,7 +433,7 @@ def test_the_page_of_a_file_run_with_rejections(local_stack, chromium, request, 
     wait_for(lambda: jsonl.exists() and jsonl.read_text().count("\n") == len(report), SHOW_SECONDS, "the JSON Lines")
     assert [json.loads(line) for line in jsonl.read_text().splitlines()] == report
 
-    # AND the reconciliation report, once the API serves it (helper B's route): its flag, and its download
+    # AND the reconciliation report, once the API serves it: its flag, and its download
     answer = requests.get(f"{local_stack.api_url}{API}/{run_id}/reconciliation", headers=local_stack.headers,
                           timeout=60)
     if answer.status_code == 200:
@@ -465,7 +465,7 @@ def test_the_cancel_button_stops_a_slow_api_run_where_it_is(local_stack, chromiu
         wait_for(lambda: not js(chromium, "return document.getElementById('cancel').disabled"), SHOW_SECONDS,
                  "the Cancel button")
         assert js(chromium, "return document.getElementById('retry').disabled")
-        live = "live_records" in local_stack.status(run_id)["progress"]  # helper A's live progress
+        live = "live_records" in local_stack.status(run_id)["progress"]  # the run's live progress
         if live:  # the bar moves during the chunk's delivery, before any chunk is counted
             wait_for(lambda: js(chromium, "return parseFloat(document.getElementById('run-pct').textContent)") > 0,
                      SHOW_SECONDS, "the bar to move")
