@@ -88,6 +88,7 @@ class Worker:
                 return  # cancelled meanwhile, or another worker took it
         elif run.status != RunStatus.RUNNING or run.planned:
             return  # ended, or planned already: this is a duplicate message
+        started = time.monotonic()
         self.store.advance_step(run_id, Step.FILE_READING)
         spec = self.specs[run.record_type]
         try:
@@ -95,9 +96,12 @@ class Worker:
             parts = fan_out_parts(run, run.input_format, file.size(), self.settings)
             if parts:  # a big file: several workers plan it (chalicelib.fanout)
                 # Its start first, as a preview reads it: a wrong header fails the run before any range is sent.
-                plan_file(file, run.input_format, spec, 1, self.settings.chunk_bytes, run_id, stop_after=0)
+                # (Chunks of the run's size: chunks of one record made a message per record of the first block,
+                # 65,000 of them, a quarter of a second before any range could start.)
+                plan_file(file, run.input_format, spec, self.settings.chunk_records, self.settings.chunk_bytes,
+                          run_id, stop_after=0)
                 self.queue.send_ranges(parts)
-                log("plan fanned out", parts=len(parts))
+                log("plan fanned out", parts=len(parts), seconds=round(time.monotonic() - started, 3))
                 return
             source = HashingSource(file)  # the scan also takes the file's SHA-256 and size
             plan = plan_file(source, run.input_format, spec, self.settings.chunk_records,

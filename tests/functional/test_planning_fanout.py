@@ -85,3 +85,18 @@ def test_a_redelivered_range_is_counted_again_without_being_scanned_again(fanned
     assert status["status"] == "completed", status
     assert progress["total_records"] == progress["processed_records"] == 300
     assert progress["success_count"] + progress["error_count"] == 300
+
+
+def test_a_file_with_a_wrong_header_fails_before_any_range_is_sent(fanned_out):
+    # GIVEN a big file (every file fans out here) whose first row is not the record type's header
+    rows = [record(n) for n in range(1, 201)]
+    path = write(fanned_out, "data/input/headless.csv", "\n".join(rows) + "\n")
+    run_id = fanned_out.trigger(file_path=path, record_type="disability", output_mode="file")
+    # WHEN its plan message is handled
+    for message in fanned_out.receive():
+        fanned_out.deliver(message)
+    # THEN the run failed, saying what is wrong with the header, and no range was sent
+    status = fanned_out.status(run_id)
+    assert status["status"] == "failed", status
+    assert "header does not match record type 'disability'" in status["error_message"], status
+    assert [json.loads(m["Body"]).get("kind") for m in fanned_out.receive()] == ["reconcile"]  # its report
