@@ -58,10 +58,12 @@ class FixedShape:
         return (lengths == len(self.positions)) & self.matches_grid(grid_of(values, len(self.positions)))
 
     def matches_grid(self, grid: np.ndarray) -> np.ndarray:
-        """Whether each row of code points (values x len(positions)) has the shape: one table lookup."""
-        tables = np.stack(self.positions)
-        index = np.minimum(grid, ASCII).astype(np.intp) + np.arange(len(self.positions)) * (ASCII + 1)
-        return tables.ravel()[index].all(axis=1)
+        """Whether each row of code points (values x len(positions)) has the shape: a table lookup a
+        position, for every row at once."""
+        ok = np.ones(len(grid), dtype=bool)
+        for position, table in enumerate(self.positions):
+            ok &= table[np.minimum(grid[:, position], ASCII)]
+        return ok
 
 
 def fixed_shape(pattern: re.Pattern) -> FixedShape | None:
@@ -126,8 +128,9 @@ class PlainNumbers:
 def plain_numbers(values: np.ndarray, lengths: np.ndarray | None = None) -> PlainNumbers:
     """JSON numbers, -?(0|[1-9]\\d*)(\\.\\d+)?, read exactly; other values are left for the caller.
 
-    Each character is classed by a table (digit, point, minus, other, past the end); a digit's power of
-    ten is its distance from the value's end, less one when the point comes after it."""
+    Each character is classed by a table (digit, point, minus, other, past the end); the digits are read
+    into an integer a character position at a time, for every value at once, and the places counted
+    from the point."""
     count = len(values)
     lengths = lengths_of(values) if lengths is None else lengths
     short = (lengths > 0) & (lengths <= MAX_PLAIN_WIDTH)
@@ -138,11 +141,11 @@ def plain_numbers(values: np.ndarray, lengths: np.ndarray | None = None) -> Plai
     grid = grid_of(values, width)
     kinds = np.take(_NUMBER_CHARACTERS, grid, mode="clip")
     digit, point = kinds == _DIGIT, kinds == _POINT
-    digits, points = digit.sum(axis=1), point.sum(axis=1)
+    digits, points = np.count_nonzero(digit, axis=1), np.count_nonzero(point, axis=1)
     negative = kinds[:, 0] == _MINUS
     # Every character inside the value is a digit, a point or the first one's minus; none past its end
     # (a NUL inside a value is no number, and fixed-width unicode cannot show it: counted as past the end).
-    ok = short & ((kinds == _END).sum(axis=1) == width - lengths)
+    ok = short & (np.count_nonzero(kinds == _END, axis=1) == width - lengths)
     ok &= digits + points + negative == lengths
     ok &= (points <= 1) & (digits >= 1) & (digits <= MAX_PLAIN_DIGITS)
     at_point = np.where(points == 1, np.argmax(point, axis=1), lengths)
@@ -151,10 +154,12 @@ def plain_numbers(values: np.ndarray, lengths: np.ndarray | None = None) -> Plai
     whole = at_point - first
     ok &= (whole >= 1) & ((points == 0) | (places >= 1))
     ok &= (whole == 1) | (grid[np.arange(count), np.minimum(first, width - 1)] != ZERO)  # "0.5" and "10", never "05"
-    position = np.arange(width)
-    power = (lengths[:, None] - 1 - position) - (position < np.where(points == 1, at_point, 0)[:, None])
-    terms = np.where(digit, (grid.astype(np.int64) - ZERO) * _POWERS[np.clip(power, 0, MAX_PLAIN_DIGITS)], 0)
-    scaled = terms.sum(axis=1)
+    # The digits without the point, read left to right a character position at a time (Horner's rule):
+    # a value's point, minus and end are no digits and leave its number as it is.
+    scaled = np.zeros(count, dtype=np.int64)
+    for position in range(width):
+        at = digit[:, position]
+        scaled = np.where(at, scaled * 10 + (grid[:, position].astype(np.int64) - ZERO), scaled)
     scaled = np.where(ok, np.where(negative, -scaled, scaled), 0)
     return PlainNumbers(ok, scaled, np.where(ok, places, 0))
 
@@ -165,4 +170,3 @@ _NUMBER_CHARACTERS[0] = _END
 _NUMBER_CHARACTERS[ZERO:NINE + 1] = _DIGIT
 _NUMBER_CHARACTERS[POINT] = _POINT
 _NUMBER_CHARACTERS[MINUS] = _MINUS
-_POWERS = 10 ** np.arange(MAX_PLAIN_DIGITS + 1, dtype=np.int64)
