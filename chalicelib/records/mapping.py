@@ -146,24 +146,28 @@ def transform(frame: pd.DataFrame, spec: RecordSpec, rows: np.ndarray, today: da
     # twice as fast as formatting a template once per record, and again as
     # fast as going through a (records x pieces) object array.
     # A column encoded once per distinct value takes the constant piece before it into those few
-    # fragments, one piece fewer per document to place and join.
-    kept_count, width = len(kept_rows), 2 * len(order) + 1
+    # fragments: one piece a document instead of two, to place and to join.
+    kept_count = len(kept_rows)
+    repeating = [columns[source].factorized is not None for source in order]
+    width = sum(1 if once else 2 for once in repeating) + 1
     pieces: list = [None] * (kept_count * width)
     fragments = {}
+    slot = 0
     for j, source in enumerate(order):
         column = columns[source]
         fragments[source] = column.fragments[keep]
-        if column.factorized is not None:
+        if repeating[j]:
             # (an unknown code has no fragment; its record is rejected, never kept)
             prefixed = np.array([None if text is None else template[j] + text
                                  for text in column.distinct_fragments.tolist()], dtype=object)
-            pieces[2 * j::width] = [""] * kept_count
-            pieces[2 * j + 1::width] = prefixed[column.factorized[0][keep]].tolist()
+            pieces[slot::width] = prefixed[column.factorized[0][keep]].tolist()
+            slot += 1
         else:
-            pieces[2 * j::width] = [template[j]] * kept_count
-            pieces[2 * j + 1::width] = fragments[source].tolist()
+            pieces[slot::width] = [template[j]] * kept_count
+            pieces[slot + 1::width] = fragments[source].tolist()
+            slot += 2
     before, after = template[-2], template[-1]
-    pieces[width - 1::width] = [f"{before}{row}{after}" for row in kept_rows.tolist()]
+    pieces[slot::width] = [f"{before}{row}{after}" for row in kept_rows.tolist()]
     documents = "".join(pieces)
     numbers = {source: column.plain for source, column in columns.items() if column.plain is not None}
     factorized = {source: column.factorized for source, column in columns.items() if column.factorized is not None}
