@@ -1,14 +1,18 @@
 """Functional tests: the Chalice app in-process against moto's in-memory AWS.
 
 The resources come from infra/template.json (deployed through moto's
-CloudFormation), the API is called through `chalice.test.Client`, and the
-workers are the very handlers app.py registers, fed Lambda-shaped SQS events
-made from the messages really sitting in the emulated queues. The sandbox
-target runs on a free loopback port for api-mode runs.
+CloudFormation once per session; each stage starts from a copy of moto's state
+just after that deploy, see DeployedState), the API is called through
+`chalice.test.Client`, and the workers are the very handlers app.py registers,
+fed Lambda-shaped SQS events made from the messages really sitting in the
+emulated queues. The sandbox target runs on a free loopback port for api-mode
+runs.
 """
 from __future__ import annotations
 
 import contextlib
+import copy
+import functools
 import json
 import os
 import shutil
@@ -16,9 +20,13 @@ import threading
 from typing import Iterator
 
 import boto3
+import botocore.loaders
+import botocore.session
 import pytest
 from chalice.test import Client
 from moto import mock_aws
+from moto.core.base_backend import BackendDict
+from moto.sqs.models import SQSBackend
 
 from local_stack import sandbox_target
 from local_stack.environment import PROJECT_DIR
@@ -124,6 +132,77 @@ def stage_environment(data_root: str, target_port: int) -> dict[str, str]:
     }
 
 
+class DeployedState:
+    """moto's state right after infra/template.json is deployed, put back whole at the start of a stage.
+
+    Deploying the template took a third of a second per test (more on a loaded machine), for hundreds of
+    tests. Instead it is deployed once, and every backend moto holds then (each service, account and
+    region: tables, queues and their messages, buckets, secrets, alarms, the stack) is deep-copied. A
+    stage starts in a freshly reset moto, puts back a new copy of every one of those backends and nothing
+    else: what one test wrote cannot reach the next, exactly as with a new deploy.
+    """
+
+    def __init__(self):
+        from local_stack import emulator
+        emulator.deploy(STAGE, TOKEN)  # reads only names stage_environment gives every stage alike
+        self.backends = [(backends, account, region, backend) for backends in BackendDict._instances
+                         for account, per_account in backends.items() for region, backend in per_account.items()]
+        self.states = self._copy({id(backend): backend.__dict__ for *_, backend in self.backends})
+        self.bucket_accounts = dict(self._s3_backends().bucket_accounts)
+
+    @staticmethod
+    def _s3_backends():
+        from moto.s3.models import s3_backends
+        return s3_backends
+
+    def _copy(self, states: dict) -> dict:
+        # Backends and their registries stay shared (they are put back in place, not replaced); each
+        # queue gets a new lock, which cannot be copied.
+        memo = {id(backend): backend for *_, backend in self.backends}
+        memo.update({id(backends): backends for backends, *_ in self.backends})
+        for *_, backend in self.backends:
+            if isinstance(backend, SQSBackend):
+                for queue in states[id(backend)]["queues"].values():
+                    memo[id(queue._messages_lock)] = threading.Condition()
+        return copy.deepcopy(states, memo)
+
+    def restore(self) -> None:
+        """Make moto hold the deployed stack and nothing else (within an active mock_aws)."""
+        BackendDict.reset()  # what mock_aws does when it starts: forget every backend made since
+        states = self._copy(self.states)
+        for backends, account, region, backend in self.backends:
+            backends._create_account_specific_backend(account)
+            dict.__setitem__(backends[account], region, backend)
+            backend.__dict__ = states[id(backend)]
+        bucket_accounts = self._s3_backends().bucket_accounts
+        bucket_accounts.clear()
+        bucket_accounts.update(self.bucket_accounts)
+
+
+_deployed: DeployedState | None = None
+
+
+def deployed_stack() -> None:
+    """Give the active mock_aws the deployed stack: deployed on first use, restored after that."""
+    global _deployed
+    if _deployed is None:
+        _deployed = DeployedState()
+    else:
+        _deployed.restore()
+
+
+@functools.lru_cache(maxsize=None)
+def shared_loader(search_path_string=None) -> botocore.loaders.Loader:
+    """One botocore data loader for every session made during a stage.
+
+    bootstrap makes a boto3 session per client, and mock_aws a new default session per stage; each
+    parsed botocore's JSON models again (a few hundred thousand objects per test, whose garbage then
+    cost a second-long full collection every few tests: a third of a functional test's time). The
+    files are static and a loader's results are shared by all of its session's clients anyway.
+    """
+    return botocore.loaders.create_loader(search_path_string)
+
+
 @contextlib.contextmanager
 def functional_stage(data_root, monkeypatch) -> Iterator[Harness]:
     """The app in-process over moto's AWS, with the sandbox target on loopback, for as long as the block
@@ -138,10 +217,10 @@ def functional_stage(data_root, monkeypatch) -> Iterator[Harness]:
             monkeypatch.setenv(name, value)
         monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
         monkeypatch.delenv("AWS_PROFILE", raising=False)
+        monkeypatch.setattr(botocore.session, "create_loader", shared_loader)
         from chalicelib import bootstrap
         with mock_aws():
-            from local_stack import emulator
-            emulator.deploy(STAGE, TOKEN)
+            deployed_stack()
             bootstrap.reset()
             import app
             with Client(app.app, stage_name="functional") as client:
