@@ -770,3 +770,16 @@ def test_rows_whose_hash_keys_collide_are_still_read_apart():
     whole = decode_field(cells_of(rows), text(16), codec)
     assert whole.values[:2].tolist() == [decode_field(cells_of([r]), text(16), codec).values[0] for r in (a, b)]
     assert whole.values.tolist() == whole.values[:2].tolist() * DISTINCT_ROWS_MIN
+
+
+@pytest.mark.parametrize("name, field, pattern", VECTORISED, ids=[v[0] for v in VECTORISED])
+def test_a_repeating_column_of_any_usage_reads_as_each_row_alone(name, field, pattern):
+    """Numbers too are decoded once per distinct row of bytes: every row still gets what it alone gives,
+    bad digits, nibbles and signs included."""
+    codec = codec_for("cp037")
+    order = np.random.default_rng(11).integers(0, len(pattern), size=3 * DISTINCT_ROWS_MIN)
+    whole = decode_field(cells_of([pattern[i] for i in order.tolist()]), field, codec)
+    alone = [decode_field(cells_of([row]), field, codec) for row in pattern]
+    assert whole.values.tolist() == [alone[i].values[0] for i in order.tolist()]
+    invalid = [alone[i].invalid is not None and bool(alone[i].invalid[0]) for i in order.tolist()]
+    assert (whole.invalid.tolist() if whole.invalid is not None else [False] * len(order)) == invalid

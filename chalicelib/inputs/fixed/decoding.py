@@ -42,8 +42,8 @@ them are the caller's, and must not quote the bytes (personal data).
 
 Speed: text, zoned, packed and binary fields are decoded with whole-column
 numpy operations, never a Python loop over records (each function below says
-how); a chunk of 100k records costs a few array passes per field. A text column whose values
-repeat is decoded once per distinct value (found by hashing each row's bytes, checked byte for byte). Edited
+how); a chunk of 100k records costs a few array passes per field. A column whose values repeat
+is decoded once per distinct value (found by hashing each row's bytes, checked byte for byte). Edited
 fields loop in Python over the picture's symbols (a dozen), not the records.
 Floating point loops over the distinct values: COMP-1/COMP-2 are rare in
 business records, and exact shortest-decimal conversion is integer arithmetic.
@@ -81,9 +81,22 @@ class Decoded:
 
 
 def decode_field(cells: np.ndarray, field: FieldLayout, codec: Codec) -> Decoded:
-    """Decode one field of many records: `cells` is uint8 (records, field.length), a record a row."""
+    """Decode one field of many records: `cells` is uint8 (records, field.length), a record a row.
+
+    A value is a function of its field's bytes alone, so a column whose values repeat (states, codes,
+    names, dates) is decoded once per distinct row of bytes, and every row shares its row's str (the
+    mapping's own factorize then hashes each distinct value once)."""
     if cells.ndim != 2:
         raise ValueError("cells must be a 2-D array: one row of bytes per record")
+    distinct = _distinct_rows(cells) if len(cells) >= DISTINCT_ROWS_MIN and cells.shape[1] else None
+    if distinct is not None:
+        codes, first = distinct
+        decoded = _decode_rows(cells[first], field, codec)
+        return Decoded(decoded.values[codes], None if decoded.invalid is None else decoded.invalid[codes])
+    return _decode_rows(cells, field, codec)
+
+
+def _decode_rows(cells: np.ndarray, field: FieldLayout, codec: Codec) -> Decoded:
     if field.category == "alphanumeric":
         return decode_text(cells, codec)
     if field.category == "float" or field.usage in ("COMP-1", "COMP-2"):
@@ -123,62 +136,13 @@ def _blank_rows(cells: np.ndarray, valid: np.ndarray, table: np.ndarray) -> np.n
 def decode_text(cells: np.ndarray, codec: Codec) -> Decoded:
     """Text without trailing spaces. Vectorised: a 256-entry table turns the bytes into code points,
     viewed in place as one numpy string per row; only UTF-8 values with bytes above 0x7F are decoded
-    one by one. A column whose values repeat (states, codes, names) is decoded once per distinct value."""
+    one by one."""
     count, width = cells.shape
     while width and codec.blank[cells[:, width - 1]].all():
         width -= 1  # the columns every value leaves blank go first
     cells = cells[:, :width]
     if not width:
         return Decoded(np.full(count, "", dtype=object), None)
-    distinct = _distinct_rows(cells) if count >= DISTINCT_ROWS_MIN else None
-    if distinct is not None:
-        # A value is a function of its bytes alone: decode the distinct rows, and every row shares its
-        # row's str (the mapping's own factorize then hashes each distinct value once).
-        codes, first = distinct
-        decoded = _decode_text_rows(cells[first], codec)
-        return Decoded(decoded.values[codes], None if decoded.invalid is None else decoded.invalid[codes])
-    return _decode_text_rows(cells, codec)
-
-
-DISTINCT_SAMPLE = 1000  # rows looked at first to guess whether a column repeats
-DISTINCT_ROWS_MIN = 2 * DISTINCT_SAMPLE  # shorter columns are decoded row by row: the hashing would cost more than it saves
-_ROW_HASH = np.uint64(0x9E3779B97F4A7C15)  # an odd multiplier: the rows' 8-byte words are mixed by it
-
-
-def _distinct_rows(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """Each row's code and the first row of each code, when at most half the rows are distinct; else None.
-
-    The rows' bytes are read as 8-byte words and mixed into one 64-bit key per row, which pandas'
-    hash table factorizes; two rows of one key are then checked byte for byte to be equal, so a
-    collision of keys can only cost the shortcut (None), never a wrong value."""
-    count, width = cells.shape
-    words = -(-width // 8)
-    padded = np.zeros((count, words * 8), dtype=np.uint8)
-    padded[:, :width] = cells
-    key = padded.view(np.uint64)
-    mixed = key[:, 0].copy()
-    with np.errstate(over="ignore"):
-        for i in range(1, words):
-            mixed = mixed * _ROW_HASH + key[:, i]
-    if len(np.unique(mixed[:DISTINCT_SAMPLE])) > 0.9 * DISTINCT_SAMPLE:
-        return None  # the values hardly repeat (claim numbers, SSNs): not worth a hash table
-    codes, uniques = pd.factorize(mixed)
-    if 2 * len(uniques) > count:
-        return None
-    # pd.factorize numbers keys in the order they first appear: a row is a code's first where the
-    # running maximum of the codes grows.
-    grows = np.empty(count, dtype=bool)
-    grows[0] = True
-    np.greater(codes[1:], np.maximum.accumulate(codes)[:-1], out=grows[1:])
-    first = np.flatnonzero(grows)
-    if not np.array_equal(padded, padded[first][codes]):
-        return None
-    return codes, first
-
-
-def _decode_text_rows(cells: np.ndarray, codec: Codec) -> Decoded:
-    """decode_text of every row (the blank columns at the end already gone)."""
-    count, width = cells.shape
     chars = codec.text[cells]
     # Trailing spaces go by writing NULs over them, which fixed-width unicode does not hold: one pass over
     # the grid rather than a string function per value. (A NUL the code page gives goes with them, as
@@ -202,6 +166,49 @@ def _decode_text_rows(cells: np.ndarray, codec: Codec) -> Decoded:
         return Decoded(values, None)
     values[bad] = ""
     return Decoded(values, bad)
+
+
+DISTINCT_SAMPLE = 1000  # rows looked at first to guess whether a column repeats
+DISTINCT_ROWS_MIN = 2 * DISTINCT_SAMPLE  # shorter columns are decoded row by row: the hashing would cost more than it saves
+_ROW_HASH = np.uint64(0x9E3779B97F4A7C15)  # an odd multiplier: the rows' 8-byte words are mixed by it
+
+
+def _distinct_rows(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Each row's code and the first row of each code, when at most half the rows are distinct; else None.
+
+    The rows' bytes are read as 8-byte words and mixed into one 64-bit key per row, which pandas'
+    hash table factorizes; two rows of one key are then checked byte for byte to be equal, so a
+    collision of keys can only cost the shortcut (None), never a wrong value."""
+    if len(np.unique(_row_keys(cells[:DISTINCT_SAMPLE])[1])) > 0.9 * DISTINCT_SAMPLE:
+        return None  # the values hardly repeat (claim numbers, SSNs, amounts): not worth a hash table
+    count = len(cells)
+    padded, mixed = _row_keys(cells)
+    codes, uniques = pd.factorize(mixed)
+    if 2 * len(uniques) > count:
+        return None
+    # pd.factorize numbers keys in the order they first appear: a row is a code's first where the
+    # running maximum of the codes grows.
+    grows = np.empty(count, dtype=bool)
+    grows[0] = True
+    np.greater(codes[1:], np.maximum.accumulate(codes)[:-1], out=grows[1:])
+    first = np.flatnonzero(grows)
+    if not np.array_equal(padded, padded[first][codes]):
+        return None
+    return codes, first
+
+
+def _row_keys(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows padded to whole 8-byte words, and each row's words mixed into one 64-bit key."""
+    count, width = cells.shape
+    words = -(-width // 8)
+    padded = np.zeros((count, words * 8), dtype=np.uint8)
+    padded[:, :width] = cells
+    key = padded.view(np.uint64)
+    mixed = key[:, 0].copy()
+    with np.errstate(over="ignore"):
+        for i in range(1, words):
+            mixed = mixed * _ROW_HASH + key[:, i]
+    return padded, mixed
 
 
 # ------------------------------------------------------------------ decimal text
