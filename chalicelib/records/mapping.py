@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from chalicelib.distinct import SAMPLE, may_repeat, repeats
 from chalicelib.personal import MASK, mask_ssn_like
 from chalicelib.records.dates import NAT, date_fragments, parse_dates
 from chalicelib.records.shapes import FixedShape, PlainNumbers, fixed_shape, grid_of, lengths_of, plain_numbers
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
 SIGN_WORDS = {"leading": "", "trailing": " (sign after the digits)", "cr_db": " (CR or DB after the digits)"}
 SSN_PATTERN = re.compile(r"(?!000|666|9\d\d)\d{3}(?!00)\d{2}(?!0000)\d{4}", re.ASCII)
 JSON_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?", re.ASCII)
-DISTINCT_SAMPLE = 1000  # values looked at to guess whether a column repeats
 _TEXT = np.dtypes.StringDType()
 
 
@@ -179,9 +179,9 @@ def _encode_column(f: FieldSpec, values: np.ndarray, today: date) -> _Column:
     """Encode a column; when its values repeat (states, codes, dates, policy
     numbers) encode each distinct value once and expand. Every rule is a
     function of the value alone, so the outcome is the same either way."""
-    if len(values) >= 2 * DISTINCT_SAMPLE and len(set(values[:DISTINCT_SAMPLE].tolist())) < 0.9 * DISTINCT_SAMPLE:
+    if may_repeat(len(values), len(set(values[:SAMPLE].tolist()))):
         codes, distinct = pd.factorize(values)
-        if 2 * len(distinct) < len(values):
+        if repeats(len(values), len(distinct)):
             once = encode_column(f, np.asarray(distinct, dtype=object), today)
             column = once.expand(codes)
             column.factorized, column.distinct_fragments = (codes, distinct), once.fragments

@@ -28,7 +28,8 @@ from hypothesis import strategies as st
 
 from chalicelib.inputs.fixed import decoding
 from chalicelib.inputs.fixed.codepages import EBCDIC_CODE_PAGES, codec_for
-from chalicelib.inputs.fixed.decoding import DISTINCT_ROWS_MIN, _ROW_HASH, Decoded, decode_field, decimal_text
+from chalicelib.distinct import MIN_VALUES
+from chalicelib.inputs.fixed.decoding import _ROW_HASH, Decoded, decode_field, decimal_text
 from chalicelib.inputs.fixed.layout import FieldLayout
 
 INVALID = object()  # the expected "value" of bytes that are no value of the field
@@ -718,10 +719,10 @@ VECTORISED = [
 @pytest.mark.parametrize("name, field, pattern", VECTORISED, ids=[v[0] for v in VECTORISED])
 def test_decoding_does_not_loop_over_records(name, field, pattern):
     """100k records run the same Python lines of the decoder as a few thousand: the work per record is numpy's.
-    (A few thousand, not a few dozen: from DISTINCT_ROWS_MIN rows a text column is decoded per distinct value,
+    (A few thousand, not a few dozen: from MIN_VALUES rows a column is decoded per distinct value,
     a branch of its own.)"""
     codec = codec_for("cp037")
-    small = cells_of(pattern * -(-DISTINCT_ROWS_MIN // len(pattern)))
+    small = cells_of(pattern * -(-MIN_VALUES // len(pattern)))
     large = cells_of(pattern * -(-100_000 // len(pattern)))
     assert large.shape[0] >= 100_000
     first = decode_field(small, field, codec)
@@ -744,7 +745,7 @@ def test_repeating_text_reads_as_each_row_alone(encoding, pattern):
     """A column long enough to be decoded per distinct value (bad bytes, control characters, multi-byte
     characters and blanks among them) gives every row what the row alone gives, and the same invalid rows."""
     codec = codec_for(encoding)
-    order = np.random.default_rng(7).integers(0, len(pattern), size=3 * DISTINCT_ROWS_MIN)
+    order = np.random.default_rng(7).integers(0, len(pattern), size=3 * MIN_VALUES)
     rows = [pattern[i] for i in order.tolist()]
     whole = decode_field(cells_of(rows), text(6), codec)
     alone = [decode_field(cells_of([row]), text(6), codec) for row in pattern]
@@ -765,11 +766,11 @@ def test_rows_whose_hash_keys_collide_are_still_read_apart():
         second[1] -= _ROW_HASH  # first[0] * K + first[1] == second[0] * K + second[1] (mod 2**64)
     a, b = first.tobytes(), second.tobytes()
     assert a != b
-    rows = [a, b] * DISTINCT_ROWS_MIN
+    rows = [a, b] * MIN_VALUES
     codec = codec_for("latin-1")
     whole = decode_field(cells_of(rows), text(16), codec)
     assert whole.values[:2].tolist() == [decode_field(cells_of([r]), text(16), codec).values[0] for r in (a, b)]
-    assert whole.values.tolist() == whole.values[:2].tolist() * DISTINCT_ROWS_MIN
+    assert whole.values.tolist() == whole.values[:2].tolist() * MIN_VALUES
 
 
 @pytest.mark.parametrize("name, field, pattern", VECTORISED, ids=[v[0] for v in VECTORISED])
@@ -777,7 +778,7 @@ def test_a_repeating_column_of_any_usage_reads_as_each_row_alone(name, field, pa
     """Numbers too are decoded once per distinct row of bytes: every row still gets what it alone gives,
     bad digits, nibbles and signs included."""
     codec = codec_for("cp037")
-    order = np.random.default_rng(11).integers(0, len(pattern), size=3 * DISTINCT_ROWS_MIN)
+    order = np.random.default_rng(11).integers(0, len(pattern), size=3 * MIN_VALUES)
     whole = decode_field(cells_of([pattern[i] for i in order.tolist()]), field, codec)
     alone = [decode_field(cells_of([row]), field, codec) for row in pattern]
     assert whole.values.tolist() == [alone[i].values[0] for i in order.tolist()]

@@ -57,6 +57,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
+from chalicelib.distinct import MIN_VALUES, SAMPLE, may_repeat, repeats
 from chalicelib.inputs.fixed.codepages import Codec
 from chalicelib.inputs.fixed.layout import FieldLayout
 
@@ -88,7 +89,7 @@ def decode_field(cells: np.ndarray, field: FieldLayout, codec: Codec) -> Decoded
     mapping's own factorize then hashes each distinct value once)."""
     if cells.ndim != 2:
         raise ValueError("cells must be a 2-D array: one row of bytes per record")
-    distinct = _distinct_rows(cells) if len(cells) >= DISTINCT_ROWS_MIN and cells.shape[1] else None
+    distinct = _distinct_rows(cells) if len(cells) >= MIN_VALUES and cells.shape[1] else None
     if distinct is not None:
         codes, first = distinct
         decoded = _decode_rows(cells[first], field, codec)
@@ -168,23 +169,21 @@ def decode_text(cells: np.ndarray, codec: Codec) -> Decoded:
     return Decoded(values, bad)
 
 
-DISTINCT_SAMPLE = 1000  # rows looked at first to guess whether a column repeats
-DISTINCT_ROWS_MIN = 2 * DISTINCT_SAMPLE  # shorter columns are decoded row by row: the hashing would cost more than it saves
 _ROW_HASH = np.uint64(0x9E3779B97F4A7C15)  # an odd multiplier: the rows' 8-byte words are mixed by it
 
 
 def _distinct_rows(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """Each row's code and the first row of each code, when at most half the rows are distinct; else None.
+    """Each row's code and the first row of each code, when the rows repeat (chalicelib.distinct); else None.
 
     The rows' bytes are read as 8-byte words and mixed into one 64-bit key per row, which pandas'
     hash table factorizes; two rows of one key are then checked byte for byte to be equal, so a
     collision of keys can only cost the shortcut (None), never a wrong value."""
-    if len(np.unique(_row_keys(cells[:DISTINCT_SAMPLE])[1])) > 0.9 * DISTINCT_SAMPLE:
-        return None  # the values hardly repeat (claim numbers, SSNs, amounts): not worth a hash table
     count = len(cells)
+    if not may_repeat(count, len(np.unique(_row_keys(cells[:SAMPLE])[1]))):
+        return None  # the values hardly repeat (claim numbers, SSNs, amounts): not worth a hash table
     padded, mixed = _row_keys(cells)
     codes, uniques = pd.factorize(mixed)
-    if 2 * len(uniques) > count:
+    if not repeats(count, len(uniques)):
         return None
     # pd.factorize numbers keys in the order they first appear: a row is a code's first where the
     # running maximum of the codes grows.
