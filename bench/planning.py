@@ -4,8 +4,11 @@
   stretches), with and without the SHA-256 the worker takes in the same scan, and SHA-256 alone;
 - the same file's range scans (both quote states, chalicelib.inputs.ranges), one after the other;
 - the file planned on the local stack by 1 worker and by 2 (the plan fanned out in ranges, plus the
-  digest part): seconds from the trigger until the run is planned (its total_records known), then the
-  run is cancelled. Target: 2 workers at least 1.7x faster than 1.
+  digest part): seconds from the run's creation until its plan is recorded, by the run's own timestamps
+  (created_at and its data_mapping step), then the run is cancelled. Target: 2 workers at least 1.7x
+  faster than 1. The bench polls the run's status once a second, no more, so as not to take CPU from
+  the workers it times; the seconds from the trigger's request until a poll saw the run planned are
+  printed beside (they carry that poll's delay).
 
 The file (2 GB unless --planning-bytes says otherwise) is made once per size, in the system's temporary
 folder, from 200,000 generated disability records repeated, and hard-linked into the bench's data root.
@@ -17,9 +20,11 @@ import os
 import shutil
 import tempfile
 import time
+from datetime import datetime
 
 from chalicelib.inputs.delimited import plan_delimited
 from chalicelib.inputs.ranges import range_edges, scan_range
+from chalicelib.models import Step
 from chalicelib.reconciliation import HashingSource
 from chalicelib.storage import LocalFile
 from datagen.legacy_files import write_legacy_file
@@ -27,6 +32,7 @@ from local_stack.child import start_stack
 
 PLANNING_PATH = "data/input/bench_planning.csv"
 CHUNK_RECORDS, CHUNK_BYTES = 25_000, 16 * 1024 * 1024
+POLL_SECONDS = 1.0
 
 
 def big_csv(size: int) -> str:
@@ -89,8 +95,10 @@ def single_planner(path: str, range_bytes: int) -> dict:
     return figures
 
 
-def stack_planning_seconds(work: str, workers: int, range_bytes: int, fan_out: bool = True) -> float:
-    """Seconds from the trigger until the run is planned, on a local stack of `workers` workers."""
+def stack_planning_seconds(work: str, workers: int, range_bytes: int, fan_out: bool = True) -> tuple[float, float]:
+    """Seconds to plan the file on a local stack of `workers` workers: by the run's own clock (from its
+    creation to its plan recorded, the data_mapping step), and as the bench saw it (from the trigger's
+    request until a status poll found the run planned)."""
     env = {"PLAN_RANGE_BYTES": str(range_bytes), "PLAN_FANOUT_BYTES": "1" if fan_out else str(1 << 50)}
     stack = start_stack(work, os.path.join(work, f"planning-stack-{workers}.log"), workers=workers, extra_env=env)
     try:
@@ -99,19 +107,29 @@ def stack_planning_seconds(work: str, workers: int, range_bytes: int, fan_out: b
         run_id = stack.trigger(file_path=PLANNING_PATH, record_type="disability", output_mode="file",
                                output_dir="bench-planning-output", validate_only=True)["run_id"]
         while True:
-            status = stack.status(run_id)
+            # Polled gently: on two cores a status call every few milliseconds takes CPU time from the very
+            # workers being timed (the figure is the run's own clock, so polling less often loses nothing).
+            time.sleep(POLL_SECONDS)
+            status = stack.status(run_id, details=True)
             if status["progress"]["total_records"] or status["status"] not in ("pending", "running"):
                 break
             if time.perf_counter() - started > 3600:
                 raise RuntimeError("not planned within an hour")
-            time.sleep(0.05)
-        elapsed = time.perf_counter() - started
+        seen = time.perf_counter() - started
         assert status["progress"]["total_records"], status
         stack.cancel(run_id)
-        return elapsed
+        planned = next(step["at"] for step in status["details"]["steps"] if step["step"] == Step.DATA_MAPPING)
+        return _seconds_between(status["created_at"], planned), seen
     finally:
         stack.stop()
         shutil.rmtree(os.path.join(work, "bench-planning-output"), ignore_errors=True)
+
+
+def _seconds_between(earlier: str, later: str) -> float:
+    """Seconds between two of the run's timestamps (ISO 8601, milliseconds, "Z")."""
+    def parse(at: str) -> datetime:
+        return datetime.fromisoformat(at.replace("Z", "+00:00"))
+    return (parse(later) - parse(earlier)).total_seconds()
 
 
 def _warm_up(stack, work: str, workers: int) -> None:
@@ -140,20 +158,23 @@ def bench_planning(work: str, size: int, rounds: int = 2) -> dict:
     print(f"planning a {actual / 1e6:.0f} MB CSV, ranges of {range_bytes / 1e6:.0f} MB; load "
           f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores", flush=True)
     result = {"bytes": actual, "range_bytes": range_bytes, "single_planner": single_planner(target, range_bytes)}
-    timings: dict[int, list[float]] = {1: [], 2: []}
+    timings: dict[int, list[tuple[float, float]]] = {1: [], 2: []}
     for _ in range(rounds):  # interleaved, the best of each kept: the machine is shared
         for workers in (1, 2):
             timings[workers].append(stack_planning_seconds(work, workers, range_bytes))
             print(f"  local stack, {workers} worker{'s' if workers > 1 else ''}: planned in "
-                  f"{timings[workers][-1]:.2f}s (load {os.getloadavg()[0]:.2f})", flush=True)
+                  f"{timings[workers][-1][0]:.2f}s by the run's clock, {timings[workers][-1][1]:.2f}s from the "
+                  f"trigger until a poll saw it (load {os.getloadavg()[0]:.2f})", flush=True)
     seconds = {workers: min(t) for workers, t in timings.items()}
     one_planner = stack_planning_seconds(work, 1, range_bytes, fan_out=False)
-    print(f"  local stack, 1 worker, not fanned out: planned in {one_planner:.2f}s", flush=True)
-    ratio = seconds[1] / seconds[2]
-    print(f"planning fan-out: 2 workers {ratio:.2f}x faster than 1 (best of {rounds} each; target >= 1.7)",
+    print(f"  local stack, 1 worker, not fanned out: planned in {one_planner[0]:.2f}s by the run's clock",
           flush=True)
-    result.update({"stack_seconds_1_worker": round(seconds[1], 2), "stack_seconds_2_workers": round(seconds[2], 2),
-                   "stack_seconds_1_worker_not_fanned_out": round(one_planner, 2),
+    ratio = seconds[1][0] / seconds[2][0]
+    print(f"planning fan-out: 2 workers {ratio:.2f}x faster than 1 by the run's clock (best of {rounds} each; "
+          f"target >= 1.7); {seconds[1][1] / seconds[2][1]:.2f}x as the bench saw it", flush=True)
+    result.update({"stack_seconds_1_worker": round(seconds[1][0], 2), "stack_seconds_2_workers": round(seconds[2][0], 2),
+                   "stack_seconds_1_worker_not_fanned_out": round(one_planner[0], 2),
+                   "seen_seconds_1_worker": round(seconds[1][1], 2), "seen_seconds_2_workers": round(seconds[2][1], 2),
                    "ratio_1_to_2_workers": round(ratio, 2), "target": ">= 1.7",
                    "load_after": round(os.getloadavg()[0], 2)})
     return result

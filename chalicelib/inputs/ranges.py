@@ -33,10 +33,10 @@ import numpy as np
 
 from chalicelib.errors import InputFileError
 from chalicelib.inputs.chunks import Cutter, Plan
-from chalicelib.inputs.delimited import CR, NEWLINE, QUOTE, UTF8_BOM, check_decoding, parse_header
+from chalicelib.inputs.delimited import CR, NEWLINE, QUOTE, SCAN_STEP, UTF8_BOM, check_decoding, parse_header
 from chalicelib.messages import ChunkMessage
 
-SCAN_BLOCK = 8 * 1024 * 1024
+READ_BLOCK = 8 * 1024 * 1024   # bytes one read asks for (a ranged GET from S3)
 LOOKBACK = 3          # bytes before a range read with it: the blank-line test looks two bytes back
 WHITESPACE = b" \t\n\r\x0b\x0c"  # what bytes.rstrip() strips: trailing blanks are no content
 
@@ -89,9 +89,11 @@ def range_edges(size: int, range_bytes: int) -> list[tuple[int, int]]:
 
 def scan_range(read: Callable[[int, int], bytes], size: int, index: int, start: int, end: int,
                records_per_chunk: int, max_chunk_bytes: int, encoding: str = "utf-8",
-               has_header: bool = True, readers: int = 1, block_size: int = SCAN_BLOCK) -> RangeScan:
-    """Scan one range [start, end) of a file of `size` bytes, read through `read(start, end)`, `readers`
-    blocks at once (read_ahead: for S3)."""
+               has_header: bool = True, readers: int = 1, block_size: int = SCAN_STEP,
+               read_bytes: int = READ_BLOCK) -> RangeScan:
+    """Scan one range [start, end) of a file of `size` bytes, read through `read(start, end)` about
+    `read_bytes` at a time, `readers` reads at once (read_ahead: for S3), and scanned `block_size` bytes
+    at a time (SCAN_STEP: why the two differ)."""
     last = end >= size
     first_range = start == 0
     # Where records start (past a byte-order mark): a newline there ends a blank line, in whatever range.
@@ -113,8 +115,7 @@ def scan_range(read: Callable[[int, int], bytes], size: int, index: int, start: 
     flips = 0
     # Blocks of `block_size` bytes from LOOKBACK before the range, each read with the two bytes before it.
     spans = [(pos, min(end, pos + block_size)) for pos in range(max(0, start - LOOKBACK), end, block_size)]
-    blocks = read_ahead(read, [(max(0, pos - 2), stop) for pos, stop in spans], readers)
-    for (pos, stop), block in zip(spans, blocks):
+    for (pos, stop), block in zip(spans, _span_bytes(read, spans, readers, read_bytes)):
         base = max(0, pos - 2)
         arr = np.frombuffer(block, dtype=np.uint8)
         newlines = np.flatnonzero(arr == NEWLINE)
@@ -157,6 +158,18 @@ def scan_range(read: Callable[[int, int], bytes], size: int, index: int, start: 
             states[parity].chunks = [[c.start, c.end, c.rows] for c in cutter.chunks]
             states[parity].open = [cutter.chunk_start, cutter.last_end, cutter.rows_in_chunk]
     return scan
+
+
+def _span_bytes(read: Callable[[int, int], bytes], spans: list[tuple[int, int]], readers: int,
+                read_bytes: int) -> Iterator[bytes]:
+    """Each span's bytes with the two before it, from reads of about `read_bytes` (whole spans each)."""
+    per_read = max(1, read_bytes // max(1, spans[0][1] - spans[0][0])) if spans else 1
+    groups = [spans[i:i + per_read] for i in range(0, len(spans), per_read)]
+    reads = read_ahead(read, [(max(0, group[0][0] - 2), group[-1][1]) for group in groups], readers)
+    for group, data in zip(groups, reads):
+        origin = max(0, group[0][0] - 2)
+        for pos, stop in group:
+            yield data[max(0, pos - 2) - origin:stop - origin]
 
 
 def _blank(arr: np.ndarray, newlines: np.ndarray, base: int, records_from: int) -> np.ndarray:
@@ -278,7 +291,7 @@ def read_ahead(read: Callable[[int, int], bytes], spans: list[tuple[int, int]], 
             yield data
 
 
-def hash_file(read: Callable[[int, int], bytes], size: int, block: int = SCAN_BLOCK, readers: int = 8) -> str:
+def hash_file(read: Callable[[int, int], bytes], size: int, block: int = READ_BLOCK, readers: int = 8) -> str:
     """The file's SHA-256: the part of a fanned-out plan that cannot be split; its blocks read ahead."""
     digest = hashlib.sha256()
     for data in read_ahead(read, [(pos, min(size, pos + block)) for pos in range(0, size, block)], readers):

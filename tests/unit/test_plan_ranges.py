@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chalicelib.errors import InputFileError
-from chalicelib.inputs.delimited import plan_delimited
+from chalicelib.inputs.delimited import SCAN_STEP, plan_delimited
 from chalicelib.inputs.ranges import RangeScan, hash_file, plan_by_ranges, range_edges, scan_range, stitch
 
 HEADER = ["ID", "NAME", "NOTE"]
@@ -50,9 +50,12 @@ def fanned_out(data: bytes, range_bytes: int, per_chunk: int, max_bytes: int, he
                encoding: str = "utf-8", shuffle: int = 0):
     edges = list(enumerate(range_edges(len(data), range_bytes)))
     random.Random(shuffle).shuffle(edges)  # workers finish in any order
-    # Blocks read ahead in threads or not, and blocks as small as a byte: the same scan.
+    # Reads ahead in threads or not, blocks scanned as small as a byte, and reads of one block or of several:
+    # the same scan.
+    block = 1 + shuffle % 17
     scans = [scan_range(reader(data), len(data), i, a, b, per_chunk, max_bytes, encoding, header,
-                        readers=1 + shuffle % 3, block_size=1 + shuffle % 17) for i, (a, b) in edges]
+                        readers=1 + shuffle % 3, block_size=block, read_bytes=block * (1 + shuffle % 4))
+             for i, (a, b) in edges]
     # What crosses from a range worker to the stitcher is its JSON document.
     scans = [RangeScan.from_dict(s.to_dict()) for s in scans]
     return stitch(scans, reader(data), len(data), encoding, ",", header, "r")
@@ -123,6 +126,38 @@ def test_without_a_grid_the_plan_is_unchanged():
     blocks = [data]
     assert plan_delimited(blocks, 4, 10**6, "utf-8", ",", True, "r").chunks == \
         single(data, 10**6, 4, 10**6).chunks
+
+
+def test_reads_larger_than_the_scan_step_are_scanned_a_step_at_a_time_and_lose_nothing_at_its_edges():
+    # GIVEN a file of a few megabytes with a byte on each scan-step edge that only its neighbours explain: the
+    # newline inside a quoted field, the LF of a CRLF, the LF of a blank line, a two-byte character's second
+    # byte (each record's text, and where in it the edge falls)
+    awkward = [(b'"quoted\nnewline"\n', 7), (b"crlf\r\n", 5), (b"blank\n\n", 6), ("caf\u00e9\n".encode(), 4)]
+    data, records = bytearray(b"ID,NAME,CODE\n"), 0
+    for edge, (text, at) in zip(range(SCAN_STEP, 5 * SCAN_STEP, SCAN_STEP), awkward):
+        while len(data) < edge - 100:
+            data += b"%07d,plain,x\n" % records
+            records += 1
+        prefix = b"%07d,pad," % records
+        pad = edge - len(data) - len(prefix) - at
+        data += prefix[:-1] + b"p" * pad + b"," + text
+        records += 1
+        assert data[edge:edge + 1] == text[at:at + 1]
+    for _ in range(10):
+        data += b"%07d,plain,x\n" % records
+        records += 1
+    data = bytes(data)
+    # WHEN it is planned from one read of the whole file, from reads smaller than a step, and fanned out
+    whole = plan_delimited([data], 1000, 10**9, "utf-8", ",", True, "r")
+    small = plan_delimited([data[i:i + 65536] for i in range(0, len(data), 65536)], 1000, 10**9, "utf-8", ",",
+                           True, "r")
+    range_bytes = SCAN_STEP + SCAN_STEP // 3
+    fanned = plan_by_ranges(reader(data), len(data), range_bytes, 1000, 10**9, run_id="r")
+    # THEN every record is counted once, and the plans agree chunk for chunk
+    assert sum(c.rows for c in whole.chunks) == records
+    assert whole.chunks == small.chunks
+    assert fanned.chunks == single(data, range_bytes, 1000, 10**9).chunks
+    assert sum(c.rows for c in fanned.chunks) == records
 
 
 def test_plan_by_ranges_and_the_files_hash():
