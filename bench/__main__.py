@@ -2,7 +2,8 @@
 
 These machines are shared and noisy, so every figure is paired with a baseline
 measured in the same process, interleaved with it, and the best of the rounds
-is kept for each side.
+is kept for each side. Each timed section also prints the load before and after it and
+the share of CPU time the hypervisor gave to other machines meanwhile (bench/machine.py).
 
 worker   (a) worker path alone (plan, ranged read, map, validate, write JSON
          Lines and error reports, control totals: bench.chunk_work), one core,
@@ -43,6 +44,7 @@ import time
 import pandas as pd
 
 from bench.chunk_work import process_chunk_data
+from bench.machine import watched
 from chalicelib.inputs import plan_file
 from chalicelib.models import InputFormat
 from chalicelib.records import load_specs
@@ -186,12 +188,15 @@ def main(argv: list[str] | None = None) -> int:
               f"{os.path.getsize(os.path.join(work, BIG)) / 1e6:.0f} MB, in {time.perf_counter() - started:.1f}s",
               flush=True)
         if "worker" in args.only or "stack" in args.only:
-            results["a"] = bench_worker(work, args.records, args.rounds)
+            with watched("worker", results):
+                results["a"] = bench_worker(work, args.records, args.rounds)
         if "stack" in args.only:
-            results.update(bench_stack(work, args.records, args.workers, results["a"]["bare_pandas_seconds"]))
+            with watched("stack", results):
+                results.update(bench_stack(work, args.records, args.workers, results["a"]["bare_pandas_seconds"]))
         if "fixed" in args.only:
             from bench.fixed_width import bench_fixed_width
-            results["fixed_width"] = bench_fixed_width(work, args.records, args.rounds)
+            with watched("fixed", results):
+                results["fixed_width"] = bench_fixed_width(work, args.records, args.rounds)
             print(f"fixed width: {json.dumps(results['fixed_width'])}", flush=True)
         if "delivery" in args.only:
             from bench.delivery import delivery_rate, delivery_under_faults
@@ -217,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
             from bench.responsiveness import planning_seconds
             results["planning"] = planning_seconds(args.rounds)
             from bench.planning import bench_planning
-            results["planning_fan_out"] = bench_planning(work, args.planning_bytes, args.rounds)
+            with watched("planning_fan_out", results):
+                results["planning_fan_out"] = bench_planning(work, args.planning_bytes, args.rounds)
         if "coldstart" in args.only:
             from bench.cold_start import bench_cold_start
             results["cold_start"] = bench_cold_start()
@@ -226,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
             results["memory"] = bench_memory(work, tuple(args.scale_records))
         if "scale" in args.only:
             from bench.scale import bench_scale
-            results["scale"] = bench_scale(work, tuple(args.scale_records), args.workers)
+            with watched("scale", results):
+                results["scale"] = bench_scale(work, tuple(args.scale_records), args.workers)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
