@@ -35,8 +35,8 @@ NEWLINE, QUOTE, CR = 10, 34, 13
 UTF8_BOM = b"\xef\xbb\xbf"
 # Bytes scanned at a time, however large the reads: the scan makes several numpy passes over a block
 # (newlines, quotes, their positions, the decoding check), and over a megabyte they stay in the core's
-# cache, where over 8 MB they go to memory, which every core shares. One planner scans about 1.4x
-# faster so, and two planners on one machine no longer slow each other down (bench/planning.py).
+# cache, where over 8 MB they went to memory, which every core shares. One planner scans about a fifth
+# faster so, and two on one machine no longer slow each other down (docs/planning.md has the figures).
 SCAN_STEP = 1024 * 1024
 
 
