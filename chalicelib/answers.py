@@ -194,9 +194,7 @@ class RunStatusAnswer(Answer):
                                                 "started, with the object's key and version (chalicelib.manifests).")
     notification: Notification = present_only_when("once the run has ended with a webhook (`notify`)")
     outcome: Outcome | None = Field(description="How it ended; null while pending or running.")
-    reconciliation: ReconciliationFlag | None = Field(
-        description="null until the run's reconciliation report is written (GET .../{run_id}/reconciliation); "
-                    "`balanced: false` flags a run whose records or control totals do not add up.")
+    reconciliation: ReconciliationState
 
 
 class RunStatusWithDetails(RunStatusAnswer):
@@ -224,6 +222,19 @@ class ReconciliationFlag(Answer):
     balanced: bool
     report: str = Field(description="The report's path (reconciliation.json), as output paths are shown.")
     generated_at: Timestamp
+
+
+class ReconciliationFailed(Answer):
+    """The run's reconciliation report could not be built on any attempt: there is none to read."""
+
+    failed: str = Field(description="Why, in a sentence (the worker's log has the details).")
+    failed_at: Timestamp
+
+
+ReconciliationState = Annotated[ReconciliationFlag | ReconciliationFailed | None, Field(
+    description="null until the run's reconciliation report is written (GET .../{run_id}/reconciliation); "
+                "`balanced: false` flags a run whose records or control totals do not add up; `failed` says "
+                "the report could not be built on any attempt.")]
 
 
 Sum = Annotated[str, Field(pattern=r"^-?\d+(\.\d+)?$", description="An exact decimal, never rounded.")]
@@ -327,7 +338,7 @@ class RunSummary(Answer):
     duration: float | None = Field(ge=0, description="Seconds from start (or creation) to the end; null while "
                                                      "the run is active.")
     outcome: Outcome | None = Field(description="How it ended; null while pending or running.")
-    reconciliation: ReconciliationFlag | None = Field(description="null until the run's report is written.")
+    reconciliation: ReconciliationState
 
 
 class StatusCounts(Answer):

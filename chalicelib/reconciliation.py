@@ -108,6 +108,10 @@ def report_answer(run: Run, data_root: DataRoot) -> dict:
     if run.reconciliation is None:
         raise RunConflict(f"Migration {run.run_id} ended, but its reconciliation report is not written yet; "
                           f"try again in a few seconds")
+    if "failed" in run.reconciliation:
+        raise RunConflict(f"Migration {run.run_id} ended, but its reconciliation report could not be built on any "
+                          f"attempt ({run.reconciliation['failed_at']}): the worker's log says why. Sending the "
+                          f"run's reconcile message to the work queue again builds it (docs/reconciliation.md)")
     folder, _ = run_folder(run, data_root)
     report = folder.child(REPORT_NAME)
     if not report.exists():
@@ -144,6 +148,15 @@ class Reconciler:
             self.store.record_reconciliation(run_id, flag, run.completed_at)
         log("reconciliation report written", balanced=report["balanced"])
         return report
+
+    def give_up(self, run_id: str, reason: str) -> bool:
+        """Flag an ended run whose report could not be built on any attempt (its message reached the DLQ), so
+        that its status and its report's route say so instead of "not written yet" for ever. A report built
+        later (the message sent again) replaces the flag. False if the run is gone, or active again."""
+        run = self.store.get(run_id)
+        if run is None or run.active:
+            return False
+        return self.store.record_reconciliation(run_id, {"failed": reason, "failed_at": now_iso()}, run.completed_at)
 
     def report(self, run: Run, folder: StoredFile) -> dict:
         spec = self.specs.get(run.record_type)

@@ -53,7 +53,8 @@ class Run:
     header: list[str] = field(default_factory=list)  # the file's column names, once planned
     input_sha256: str | None = None    # the input file's SHA-256 and size, taken while planning scanned it
     input_bytes: int | None = None
-    # the reconciliation report, once written at the run's end: {balanced, report, generated_at}
+    # the reconciliation report, once written at the run's end: {balanced, report, generated_at}; or, when it
+    # could not be built on any attempt, {failed, failed_at} (chalicelib.reconciliation.Reconciler.give_up)
     reconciliation: dict | None = None
     # counters, exact: each chunk adds its counts once (DESIGN 4)
     total_records: int = 0

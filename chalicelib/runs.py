@@ -367,8 +367,9 @@ class RunStore:
             condition="#status = :running")
 
     def record_reconciliation(self, run_id: str, reconciliation: dict, ended_at: str | None) -> bool:
-        """Flag an ended run with its reconciliation report ({balanced, report, generated_at}); False if the run
-        is active again (a retry) or ended anew since the end the report was built for."""
+        """Flag an ended run with its reconciliation report ({balanced, report, generated_at}), or with its failure
+        ({failed, failed_at}); False if the run is active again (a retry) or ended anew since the end the report
+        was built for."""
         values: dict[str, Any] = {":reconciliation": reconciliation, ":pending": RunStatus.PENDING.value,
                                   ":running": RunStatus.RUNNING.value}
         condition = "NOT #status IN (:pending, :running)"

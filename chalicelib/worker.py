@@ -283,8 +283,9 @@ class Worker:
             elif isinstance(message, NotifyMessage):
                 self.webhooks.give_up(message, "the call could not be made on any attempt (the worker failed)")
             elif isinstance(message, ReconcileMessage):
-                # The run keeps `reconciliation: null`: its report is missing, and the status says so.
                 log("reconciliation report could not be built on any attempt", logging.ERROR)
+                self.reconciler.give_up(message.run_id, "the reconciliation report could not be built on any "
+                                                        "attempt")
             elif isinstance(message, RangeMessage) and message.digest:
                 # The plan did not wait for it: the run goes on, and its report says the file is not identified.
                 log("input file could not be hashed on any attempt", logging.ERROR)

@@ -137,7 +137,10 @@ def status_table(doc: dict) -> Table:
     if doc.get("error_message"):
         rows.append(("message", doc["error_message"]))
     reconciliation = doc.get("reconciliation")
-    if reconciliation:
+    if reconciliation and "failed" in reconciliation:
+        rows.append(("reconciliation", Text(f"NOT BUILT: {reconciliation['failed']} "
+                                            f"({reconciliation.get('failed_at')})", style="bold red")))
+    elif reconciliation:
         balanced = reconciliation.get("balanced")
         rows.append(("reconciliation", Text(f"{'balanced' if balanced else 'NOT BALANCED'}: "
                                             f"{reconciliation.get('report')}",

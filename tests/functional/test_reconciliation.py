@@ -214,6 +214,37 @@ def test_report_is_built_once_the_same(harness):
     assert harness.status(status["run_id"])["reconciliation"]["generated_at"] == first["generated_at"]
 
 
+def test_a_report_that_could_not_be_built_says_so_until_its_message_comes_again(harness):
+    # GIVEN an ended run whose reconcile message failed on every attempt and reached the dead-letter queue
+    path = write(harness, SMALL, HEADER + "\n" + amount_record(1, "5.55") + "\n")
+    run_id = harness.trigger(file_path=path, record_type="disability", output_mode="file")
+    harness.deliver(harness.receive()[0])  # the plan
+    (chunk,) = harness.receive()
+    harness.deliver(chunk)
+    (reconcile,) = harness.receive()
+    assert json.loads(reconcile["Body"]) == {"run_id": run_id, "kind": "reconcile"}
+    harness.invoke(reconcile, handler="handle_dead_chunk", queue="dlq")
+    # THEN the status and the list say it failed, and the report's route says so, not "try again" for ever
+    status = harness.status(run_id)
+    assert status["status"] == "completed"
+    assert status["reconciliation"]["failed"] == "the reconciliation report could not be built on any attempt"
+    assert set(status["reconciliation"]) == {"failed", "failed_at"}
+    listed = next(r for r in harness.get(API).json_body["migrations"] if r["run_id"] == run_id)
+    assert listed["reconciliation"] == status["reconciliation"]
+    answer = harness.get(f"{API}/{run_id}/reconciliation")
+    assert answer.status_code == 409
+    assert "could not be built on any attempt" in answer.json_body["detail"]
+    assert "try again" not in answer.json_body["detail"]
+    # WHEN the message is sent to the work queue again (what docs/reconciliation.md tells an operator to do)
+    harness.deliver(reconcile)
+    # THEN the report is built and replaces the flag
+    report = reconciliation(harness, run_id)
+    assert report["balanced"] is True, failed_checks(report)
+    assert harness.status(run_id)["reconciliation"] == {
+        "balanced": True, "report": f"data/output/{run_id}/reconciliation.json",
+        "generated_at": report["generated_at"]}
+
+
 def test_validate_only_run_reports_valid_records_as_validated(harness):
     path = write(harness, SMALL, HEADER + "\n" + amount_record(1, "5.55") + "\n" + amount_record(2, "x") + "\n")
     status = harness.run_to_end(file_path=path, record_type="disability", output_mode="api", validate_only=True,

@@ -251,6 +251,20 @@ def test_the_table_shows_a_services_text_literally_never_as_markup(service, migr
     assert "[bold red]header[/bold red] does not match" in result.stdout
 
 
+@pytest.mark.parametrize("flag, shown", [
+    ({"balanced": False, "report": "data/output/r/reconciliation.json", "generated_at": "2025-01-15T10:31:00Z"},
+     "NOT BALANCED: data/output/r/reconciliation.json"),
+    ({"failed": "the reconciliation report could not be built on any attempt", "failed_at": "2025-01-15T10:40:00Z"},
+     "NOT BUILT: the reconciliation report could not be built on any attempt")])
+def test_status_shows_a_report_that_does_not_balance_or_could_not_be_built(service, migrate, flag, shown):
+    doc = status_doc("completed", "completed", 300)
+    doc["reconciliation"] = flag
+    service.answer("GET", f"{API}/status/{RUN}", (200, doc))
+    result = migrate("status", RUN)
+    assert result.exit_code == 0, result.output
+    assert shown in " ".join(result.stdout.split())
+
+
 # ------------------------------------------------------------------ list, running, record types
 def test_list_all_follows_the_cursor_and_passes_the_filters(service, migrate):
     row = {"run_id": RUN, "status": "completed", "record_type": "claim", "output_mode": "api",

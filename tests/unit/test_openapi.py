@@ -26,6 +26,7 @@ from chalicelib import listing, openapi
 from chalicelib.listing import ListQuery
 from chalicelib.access import OPEN_CALLER as OPEN
 from chalicelib.errors import RunConflict
+from chalicelib.messages import ReconcileMessage
 from chalicelib.models import MigrationRequest, RetryRequest
 from local_stack.environment import PROJECT_DIR
 from tests.unit.fakes import employees_csv, wire
@@ -265,6 +266,23 @@ def test_the_use_cases_answer_as_described(w, document):
         assert_described(document, "POST", f"{MIGRATIONS}/cancel/{{run_id}}", answer)
     assert_described(document, "GET", f"{MIGRATIONS}/status/{{run_id}}", service.status(OPEN, other, True))
     assert retried["retried_chunks"] == 1 and cancels[0] == cancels[1]
+
+
+def test_a_report_that_could_not_be_built_answers_as_described(w, document):
+    # GIVEN an ended run whose reconcile message reached the dead-letter queue
+    service = w.service
+    run_id = service.trigger(OPEN, {"file_path": INPUT, "record_type": "employee", "output_mode": "file"})["run_id"]
+    run_to_the_end(w, run_id)
+    w.worker.handle_dead_letter(ReconcileMessage(run_id).to_json())
+    # THEN its status and the list show the failure in the shape the description gives
+    status = service.status(OPEN, run_id)
+    assert set(status["reconciliation"]) == {"failed", "failed_at"}
+    assert_described(document, "GET", f"{MIGRATIONS}/status/{{run_id}}", status)
+    assert_described(document, "GET", f"{MIGRATIONS}/status/{{run_id}}", service.status(OPEN, run_id, True))
+    assert_described(document, "GET", MIGRATIONS, service.recent(OPEN, ListQuery(limit=20)))
+    # and the report's route refuses with a 409 that says why
+    with pytest.raises(RunConflict, match="could not be built on any attempt"):
+        service.reconciliation(OPEN, run_id)
 
 
 def test_record_types_and_every_layout_answer_as_described(w, document):
