@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from chalicelib.messages import NotifyMessage
 from chalicelib.observability import NOTIFICATIONS_FAILED, log, record
+from chalicelib.reconciliation import failure_flag
 
 if TYPE_CHECKING:
     from chalicelib.models import Notify
@@ -155,6 +156,16 @@ class RunEndNotices:
             self.queue.send_reconcile(run.run_id)
         except Exception as err:  # noqa: BLE001 (the run has ended all the same; the log line says what is missing)
             log("reconciliation not queued", logging.WARNING, run_id=run.run_id, error=type(err).__name__)
+            self._report_not_queued(run)
+
+    def _report_not_queued(self, run: Run) -> None:
+        """Flag the run, so that its status and its report's route say the report is not coming, not that it
+        is not written yet, for ever (docs/reconciliation.md says how to queue it again)."""
+        try:
+            self.store.record_reconciliation(run.run_id, failure_flag("the reconciliation report could not be "
+                                                                      "queued"), run.completed_at)
+        except Exception as err:  # noqa: BLE001 (nothing more can be done here; the log says so)
+            log("reconciliation failure not recorded", logging.ERROR, run_id=run.run_id, error=type(err).__name__)
 
     def _queue_webhook(self, run: Run, document: dict) -> None:
         event_id = document["event_id"]

@@ -119,6 +119,12 @@ def report_answer(run: Run, data_root: DataRoot) -> dict:
     return json.loads(report.read_bytes())
 
 
+def failure_flag(reason: str) -> dict:
+    """What an ended run's `reconciliation` holds when its report will not come by itself (answers.py:
+    ReconciliationFailed): why, and when that was found."""
+    return {"failed": reason, "failed_at": now_iso()}
+
+
 # ------------------------------------------------------------------ building it
 
 @dataclass
@@ -156,7 +162,7 @@ class Reconciler:
         run = self.store.get(run_id)
         if run is None or run.active:
             return False
-        return self.store.record_reconciliation(run_id, {"failed": reason, "failed_at": now_iso()}, run.completed_at)
+        return self.store.record_reconciliation(run_id, failure_flag(reason), run.completed_at)
 
     def report(self, run: Run, folder: StoredFile) -> dict:
         spec = self.specs.get(run.record_type)

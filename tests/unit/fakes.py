@@ -338,6 +338,7 @@ class FakeWorkQueue:
     def __init__(self):
         self.sent: list[PlanMessage | ChunkMessage] = []
         self.reconciles: list[ReconcileMessage] = []
+        self.refusing_reconciles = False  # SQS refusing them (throttled, down)
 
     def send_plan(self, run_id: str) -> None:
         self.sent.append(PlanMessage(run_id))
@@ -353,6 +354,8 @@ class FakeWorkQueue:
 
     def send_reconcile(self, run_id: str) -> None:
         # Kept apart from the work a test drains: a test that wants a run's report hands these to the worker.
+        if self.refusing_reconciles:
+            raise ConnectionError("the queue refused the message")
         self.reconciles.append(ReconcileMessage(run_id))
 
     # ------------------------------------------------------------------ for tests

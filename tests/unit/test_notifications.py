@@ -14,8 +14,8 @@ import requests
 
 from chalicelib.listing import ListQuery
 from chalicelib.access import OPEN_CALLER as OPEN
-from chalicelib.errors import InvalidRequest
-from chalicelib.messages import NotifyMessage, PlanMessage, parse_message
+from chalicelib.errors import InvalidRequest, RunConflict
+from chalicelib.messages import NotifyMessage, PlanMessage, ReconcileMessage, parse_message
 from chalicelib.models import RunStatus
 from chalicelib.notifications import EVENT_VERSION, run_ended_event
 from chalicelib.outbound import OutboundPolicy
@@ -189,6 +189,22 @@ def test_an_event_the_bus_refuses_fails_nothing_and_loses_no_count(w):
     run = w.store.get(run_id)
     assert (run.status, run.success_count, run.error_count) == (RunStatus.COMPLETED, 4, 1)
     assert w.bus.published == []
+
+
+def test_a_report_that_could_not_be_queued_is_flagged_and_queued_again_builds_it(w):
+    # GIVEN the queue refusing reconcile messages
+    w.queue.refusing_reconciles = True
+    # WHEN a run ends
+    run_id = run_to_end(w)
+    # THEN it ended as it would have, and is flagged: its report is not coming by itself
+    run = w.store.get(run_id)
+    assert (run.status, run.success_count, run.error_count) == (RunStatus.COMPLETED, 4, 1)
+    assert run.reconciliation["failed"] == "the reconciliation report could not be queued"
+    with pytest.raises(RunConflict, match="could not be built"):
+        w.service.reconciliation(OPEN, run_id)
+    # WHEN the message is sent again (docs/reconciliation.md), THEN the report is built and replaces the flag
+    w.worker.handle(ReconcileMessage(run_id).to_json())
+    assert w.store.get(run_id).reconciliation["balanced"] is True
 
 
 # ------------------------------------------------------------------------ webhooks
