@@ -231,6 +231,29 @@ def test_a_poison_chunk_lands_in_the_dlq_and_counts_as_errors_once(stack_with):
     assert dead["message"] == "the chunk failed on every attempt; its records were not delivered"
 
 
+def test_a_reconciliation_report_that_keeps_failing_is_flagged_on_the_run_and_the_page(stack_with, chromium):
+    # GIVEN a stack where building any reconciliation report always makes the worker raise, retried after 1 s
+    stack = stack_with(workers=1, FAULT_POISON='"kind": "reconcile"', LOCAL_RETRY_SECONDS="1")
+    write_inputs(stack.data_root, [("data/employees.csv", "employee", 200, 16)])
+    # WHEN a run ends
+    run_id = trigger(stack, "data/employees.csv", "employee", max_error_rate=1.0)
+    assert stack.wait_until_finished(run_id, timeout=300)["status"] == "completed"
+    # THEN once its reconcile message has failed the queue's maxReceiveCount times, the run says so
+    def flagged():
+        status = stack.status(run_id)
+        return status if (status["reconciliation"] or {}).get("failed") else None
+
+    status = wait_for(flagged, 120, "the run flagged as having no report")
+    assert status["reconciliation"]["failed"] == "the reconciliation report could not be built on any attempt"
+    assert stack.log().count("PoisonedMessage: FAULT_POISON matched this message") == 5
+    answer = api(stack, "GET", f"/{run_id}/reconciliation")
+    assert answer.status_code == 409 and "could not be built on any attempt" in answer.json()["detail"]
+    # AND the dashboard shows it in the run's row, not an empty cell
+    chromium.get(stack.api_url + "/")
+    wait_for(lambda: "report not built" in chromium.find_element("id", "runs").text, 60,
+             "the dashboard's flag of the run with no report")
+
+
 def test_cancel_in_the_middle_of_a_run(four_workers):
     stack = four_workers
     # GIVEN four workers and a target slow enough that a run is still going when it is cancelled
