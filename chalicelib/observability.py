@@ -61,13 +61,16 @@ RUNS_STARTED = Metric("RunsStarted", MetricUnit.Count, "Source", "Runs queued: a
 RUNS_FINISHED = Metric("RunsFinished", MetricUnit.Count, "Status", "Runs ended: completed, failed or cancelled.")
 CHUNKS_FAILED = Metric("ChunksFailed", MetricUnit.Count,
                        description="Chunks failed for good: their records count as errors (DLQ, refused token URL).")
+RECONCILIATIONS_FAILED = Metric("ReconciliationsFailed", MetricUnit.Count,
+                                description="Runs whose reconciliation report will not come by itself (its message "
+                                            "dead-lettered, or was refused at the run's end).")
 HANDLER_ERRORS = Metric("HandlerErrors", MetricUnit.Count, "Handler",
                         "Invocations that raised (the event comes back), or API requests answered 500.")
 NOTIFICATIONS_FAILED = Metric("NotificationsFailed", MetricUnit.Count, "Channel",
                               "Run-end events EventBridge did not take, and webhook calls that failed for good.")
 METRICS = (RECORDS_PROCESSED, RECORDS_DELIVERED, RECORDS_REJECTED, CHUNK_SECONDS, DELIVERY_CALLS,
            DELIVERY_LATENCY, DELIVERY_RETRIES, DELIVERY_THROTTLES, RUNS_STARTED, RUNS_FINISHED, CHUNKS_FAILED,
-           HANDLER_ERRORS, NOTIFICATIONS_FAILED)
+           RECONCILIATIONS_FAILED, HANDLER_ERRORS, NOTIFICATIONS_FAILED)
 
 
 # --------------------------------------------------------------------------- logs

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 from chalicelib.access import DEFAULT_TENANT
 from chalicelib.errors import RunConflict
 from chalicelib.messages import ChunkMessage
-from chalicelib.observability import log
+from chalicelib.observability import RECONCILIATIONS_FAILED, log, record
 from chalicelib.runs import now_iso
 from chalicelib.storage import BLOCK_SIZE
 
@@ -162,7 +162,10 @@ class Reconciler:
         run = self.store.get(run_id)
         if run is None or run.active:
             return False
-        return self.store.record_reconciliation(run_id, failure_flag(reason), run.completed_at)
+        flagged = self.store.record_reconciliation(run_id, failure_flag(reason), run.completed_at)
+        if flagged:
+            record(RECONCILIATIONS_FAILED, 1)
+        return flagged
 
     def report(self, run: Run, folder: StoredFile) -> dict:
         spec = self.specs.get(run.record_type)

@@ -12,6 +12,7 @@ import time
 import boto3
 
 from tests.functional.test_migration_api import HEADER, SMALL, record, write
+from tests.functional.test_observability import documents, totals
 
 API = "/api/v1/migrations"
 
@@ -214,7 +215,7 @@ def test_report_is_built_once_the_same(harness):
     assert harness.status(status["run_id"])["reconciliation"]["generated_at"] == first["generated_at"]
 
 
-def test_a_report_that_could_not_be_built_says_so_until_its_message_comes_again(harness):
+def test_a_report_that_could_not_be_built_says_so_until_its_message_comes_again(harness, capsys):
     # GIVEN an ended run whose reconcile message failed on every attempt and reached the dead-letter queue
     path = write(harness, SMALL, HEADER + "\n" + amount_record(1, "5.55") + "\n")
     run_id = harness.trigger(file_path=path, record_type="disability", output_mode="file")
@@ -223,8 +224,11 @@ def test_a_report_that_could_not_be_built_says_so_until_its_message_comes_again(
     harness.deliver(chunk)
     (reconcile,) = harness.receive()
     assert json.loads(reconcile["Body"]) == {"run_id": run_id, "kind": "reconcile"}
+    capsys.readouterr()
     harness.invoke(reconcile, handler="handle_dead_chunk", queue="dlq")
-    # THEN the status and the list say it failed, and the report's route says so, not "try again" for ever
+    # THEN the operators' alarm has its metric, once
+    assert totals(documents(capsys), "ReconciliationsFailed") == 1
+    # AND the status and the list say it failed, and the report's route says so, not "try again" for ever
     status = harness.status(run_id)
     assert status["status"] == "completed"
     assert status["reconciliation"]["failed"] == "the reconciliation report could not be built on any attempt"
