@@ -158,9 +158,10 @@ class Reconciler:
     def give_up(self, run_id: str, reason: str) -> bool:
         """Flag an ended run whose report could not be built on any attempt (its message reached the DLQ), so
         that its status and its report's route say so instead of "not written yet" for ever. A report built
-        later (the message sent again) replaces the flag. False if the run is gone, or active again."""
+        later (the message sent again) replaces the flag. False if the run is gone, active again, or flagged
+        already (a dead letter delivered twice counts once)."""
         run = self.store.get(run_id)
-        if run is None or run.active:
+        if run is None or run.active or "failed" in (run.reconciliation or {}):
             return False
         flagged = self.store.record_reconciliation(run_id, failure_flag(reason), run.completed_at)
         if flagged:
