@@ -31,8 +31,8 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable
 
 from chalicelib.messages import NotifyMessage
-from chalicelib.observability import NOTIFICATIONS_FAILED, RECONCILIATIONS_FAILED, log, record
-from chalicelib.reconciliation import failure_flag
+from chalicelib.observability import NOTIFICATIONS_FAILED, log, record
+from chalicelib.reconciliation import flag_report_failed
 
 if TYPE_CHECKING:
     from chalicelib.models import Notify
@@ -159,12 +159,9 @@ class RunEndNotices:
             self._report_not_queued(run)
 
     def _report_not_queued(self, run: Run) -> None:
-        """Flag the run, so that its status and its report's route say the report is not coming, not that it
-        is not written yet, for ever (docs/reconciliation.md says how to queue it again)."""
+        """The report is not coming: flag the run (docs/reconciliation.md says how to queue it again)."""
         try:
-            if self.store.record_reconciliation(run.run_id, failure_flag("the reconciliation report could not be "
-                                                                         "queued"), run.completed_at):
-                record(RECONCILIATIONS_FAILED, 1)
+            flag_report_failed(self.store, run, "the reconciliation report could not be queued")
         except Exception as err:  # noqa: BLE001 (nothing more can be done here; the log says so)
             log("reconciliation failure not recorded", logging.ERROR, run_id=run.run_id, error=type(err).__name__)
 

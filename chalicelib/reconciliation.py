@@ -119,10 +119,18 @@ def report_answer(run: Run, data_root: DataRoot) -> dict:
     return json.loads(report.read_bytes())
 
 
-def failure_flag(reason: str) -> dict:
-    """What an ended run's `reconciliation` holds when its report will not come by itself (answers.py:
-    ReconciliationFailed): why, and when that was found."""
-    return {"failed": reason, "failed_at": now_iso()}
+def flag_report_failed(store: RunStore, run: Run, reason: str) -> bool:
+    """Flag an ended run whose report will not come by itself (its message dead-lettered, or was refused at
+    the run's end), so that its status and its report's route say so instead of "not written yet" for ever,
+    and count it for the operators' alarm. The flag (answers.py: ReconciliationFailed) says why and when; it
+    is set only on the end the report was for, and a report built later replaces it. False if the run is
+    active again, or flagged already (a dead letter delivered twice counts once)."""
+    if "failed" in (run.reconciliation or {}):
+        return False
+    flagged = store.record_reconciliation(run.run_id, {"failed": reason, "failed_at": now_iso()}, run.completed_at)
+    if flagged:
+        record(RECONCILIATIONS_FAILED, 1)
+    return flagged
 
 
 # ------------------------------------------------------------------ building it
@@ -156,17 +164,9 @@ class Reconciler:
         return report
 
     def give_up(self, run_id: str, reason: str) -> bool:
-        """Flag an ended run whose report could not be built on any attempt (its message reached the DLQ), so
-        that its status and its report's route say so instead of "not written yet" for ever. A report built
-        later (the message sent again) replaces the flag. False if the run is gone, active again, or flagged
-        already (a dead letter delivered twice counts once)."""
+        """A report that could not be built on any attempt (its message reached the DLQ): flag_report_failed."""
         run = self.store.get(run_id)
-        if run is None or run.active or "failed" in (run.reconciliation or {}):
-            return False
-        flagged = self.store.record_reconciliation(run_id, failure_flag(reason), run.completed_at)
-        if flagged:
-            record(RECONCILIATIONS_FAILED, 1)
-        return flagged
+        return run is not None and not run.active and flag_report_failed(self.store, run, reason)
 
     def report(self, run: Run, folder: StoredFile) -> dict:
         spec = self.specs.get(run.record_type)
