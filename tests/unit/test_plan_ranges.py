@@ -156,7 +156,8 @@ def test_reads_larger_than_the_scan_step_are_scanned_a_step_at_a_time_and_lose_n
     # THEN every record is counted once, and the plans agree chunk for chunk
     assert sum(c.rows for c in whole.chunks) == records
     assert whole.chunks == small.chunks
-    assert fanned.chunks == single(data, range_bytes, 1000, 10**9).chunks
+    gridded = plan_delimited([data], 1000, 10**9, "utf-8", ",", True, "r", range_bytes=range_bytes)
+    assert fanned.chunks == gridded.chunks
     assert sum(c.rows for c in fanned.chunks) == records
 
 
