@@ -20,11 +20,11 @@ import os
 import shutil
 import tempfile
 import time
-from datetime import datetime
 
 from chalicelib.inputs.delimited import plan_delimited
 from chalicelib.inputs.ranges import range_edges, scan_range
 from chalicelib.models import Step
+from chalicelib.runs import seconds_between
 from chalicelib.reconciliation import HashingSource
 from chalicelib.storage import LocalFile
 from datagen.legacy_files import write_legacy_file
@@ -119,17 +119,10 @@ def stack_planning_seconds(work: str, workers: int, range_bytes: int, fan_out: b
         assert status["progress"]["total_records"], status
         stack.cancel(run_id)
         planned = next(step["at"] for step in status["details"]["steps"] if step["step"] == Step.DATA_MAPPING)
-        return _seconds_between(status["created_at"], planned), seen
+        return seconds_between(status["created_at"], planned), seen
     finally:
         stack.stop()
         shutil.rmtree(os.path.join(work, "bench-planning-output"), ignore_errors=True)
-
-
-def _seconds_between(earlier: str, later: str) -> float:
-    """Seconds between two of the run's timestamps (ISO 8601, milliseconds, "Z")."""
-    def parse(at: str) -> datetime:
-        return datetime.fromisoformat(at.replace("Z", "+00:00"))
-    return (parse(later) - parse(earlier)).total_seconds()
 
 
 def _warm_up(stack, work: str, workers: int) -> None:

@@ -18,7 +18,7 @@ from chalicelib.models import RunStatus
 from chalicelib.notifications import RunEndNotices
 from chalicelib.observability import RUNS_FINISHED, log, record
 from chalicelib.run import Run
-from chalicelib.runs import RunStore
+from chalicelib.runs import RunStore, parse_iso
 from chalicelib.work_queue import WorkQueue
 
 MAX_REPLANS = 3
@@ -37,7 +37,7 @@ class Reaper:
         now = now or datetime.now(timezone.utc)
         acted: dict[str, list[str]] = {"failed": [], "replanned": []}
         for run in self.store.list_active():
-            last = datetime.fromisoformat((run.updated_at or run.created_at).replace("Z", "+00:00"))
+            last = parse_iso(run.updated_at or run.created_at)
             idle = (now - last).total_seconds()
             if idle > self.stalled_after_seconds:
                 if self._fail(run, idle):

@@ -45,6 +45,18 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def parse_iso(at: str) -> datetime:
+    """A run's timestamp, as now_iso writes it, read back."""
+    return datetime.fromisoformat(at.replace("Z", "+00:00"))
+
+
+def seconds_between(start: str | None, end: str) -> float | None:
+    """Seconds from one of a run's timestamps to another, to the millisecond; None without a start."""
+    if not start:
+        return None
+    return round((parse_iso(end) - parse_iso(start)).total_seconds(), 3)
+
+
 def _key(run_id: str, sk: str = "RUN") -> dict:
     return {"pk": {"S": f"RUN#{run_id}"}, "sk": {"S": sk}}
 
@@ -483,7 +495,7 @@ class RunStore:
                 "current_step = :step, step_history = list_append(step_history, :history)")
         step = Step.COMPLETED if status == RunStatus.COMPLETED else None
         values: dict[str, Any] = {
-            ":status": status.value, ":at": at, ":duration": _seconds_between(run.started_at, at),
+            ":status": status.value, ":at": at, ":duration": seconds_between(run.started_at, at),
             ":running": RunStatus.RUNNING.value, ":done": run.chunks_done, ":failed": run.chunks_failed,
             ":step": (step or run.current_step).value,
             ":history": [{"step": (step.value if step else f"{status.value}"), "at": at}],
@@ -514,7 +526,7 @@ class RunStore:
         run = run if run is not None else self.get(run_id)
         values: dict[str, Any] = {
             ":status": status.value, ":at": at, ":history": [{"step": status.value, "at": at}],
-            ":duration": _seconds_between(run and (run.started_at or run.created_at), at),
+            ":duration": seconds_between(run and (run.started_at or run.created_at), at),
             ":pending": RunStatus.PENDING.value, ":running": RunStatus.RUNNING.value}
         sets = ""
         for i, (name, value) in enumerate(extra.items()):
@@ -647,10 +659,3 @@ class RunStore:
             if _conditional_failed(err):
                 return None
             raise
-
-
-def _seconds_between(start: str | None, end: str) -> float | None:
-    if not start:
-        return None
-    parse = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))  # noqa: E731
-    return round((parse(end) - parse(start)).total_seconds(), 3)
