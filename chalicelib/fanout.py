@@ -50,14 +50,16 @@ RANGE_READERS = 4   # blocks of a range read at once: an S3 stream is slower tha
 DIGEST_READERS = 8  # and of the digest: SHA-256 goes at about 1 GB/s
 
 
-def fan_out_parts(run: Run, fmt: InputFormat, size: int, settings: Settings) -> list[RangeMessage] | None:
-    """The messages that plan the file in parts, or None when one planner plans it (small, or not delimited)."""
+def fan_out_parts(run: Run, fmt: InputFormat, size: int, settings: Settings,
+                  version: str | None = None) -> list[RangeMessage] | None:
+    """The messages that plan the file (at `version`) in parts, or None when one planner plans it (small, or
+    not delimited)."""
     if fmt.type != "delimited" or size < settings.plan_fanout_bytes:
         return None
     edges = range_edges(size, settings.plan_range_bytes)
-    parts = [RangeMessage(run.run_id, i, a, b, len(edges), size) for i, (a, b) in enumerate(edges)]
+    parts = [RangeMessage(run.run_id, i, a, b, len(edges), size, version=version) for i, (a, b) in enumerate(edges)]
     # The digest last: the plan does not wait for it, so the ranges go first.
-    return parts + [RangeMessage(run.run_id, len(edges), 0, size, len(edges), size, digest=True)]
+    return parts + [RangeMessage(run.run_id, len(edges), 0, size, len(edges), size, digest=True, version=version)]
 
 
 @dataclass

@@ -29,7 +29,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Iterator
 
 from chalicelib.access import DEFAULT_TENANT
-from chalicelib.errors import RunConflict
+from chalicelib.errors import InputFileError, RunConflict
 from chalicelib.messages import ChunkMessage
 from chalicelib.observability import RECONCILIATIONS_FAILED, log, record
 from chalicelib.runs import now_iso
@@ -215,12 +215,15 @@ class Reconciler:
         from chalicelib.records.totals import chunk_totals
 
         try:
-            source = self.data_root.resolve(run.file_path, "file_path")
+            source = self.data_root.resolve(run.file_path, "file_path").at_version(run.input_version)
             if run.input_bytes is not None and source.size() != run.input_bytes:
                 problems.append(f"chunk {pointer.chunk} could not be read: the file changed since it was planned")
                 return None
             chunk = read_records(source.read_range(pointer.start, pointer.end), run.header, run.input_format, spec,
                                  pointer.first_row)
+        except InputFileError as err:
+            problems.append(f"chunk {pointer.chunk} could not be read: {err}")
+            return None
         except Exception as err:  # noqa: BLE001 (whatever stops the read, the report says so and is not balanced)
             problems.append(f"chunk {pointer.chunk} could not be read ({type(err).__name__})")
             return None

@@ -363,11 +363,14 @@ class RunStore:
         return self._update(run_id, "SET " + sets, values, condition=condition)
 
     def record_plan(self, run_id: str, total_records: int, chunks_total: int, header: list[str],
-                    input_sha256: str | None = None, input_bytes: int | None = None) -> bool:
-        """Keep the plan's counts, the file's header, and the file's identity (SHA-256 and size) as planned."""
+                    input_sha256: str | None = None, input_bytes: int | None = None,
+                    input_version: str | None = None) -> bool:
+        """Keep the plan's counts, the file's header, and the file's identity (SHA-256, size, and the version
+        the plan read) as planned."""
         at = now_iso()
-        identity = {":sha": input_sha256, ":bytes": input_bytes}
-        sets = "".join(f", {name} = {key}" for name, key in (("input_sha256", ":sha"), ("input_bytes", ":bytes"))
+        identity = {":sha": input_sha256, ":bytes": input_bytes, ":version": input_version}
+        sets = "".join(f", {name} = {key}" for name, key in (("input_sha256", ":sha"), ("input_bytes", ":bytes"),
+                                                            ("input_version", ":version"))
                        if identity[key] is not None)
         return self._update(
             run_id,

@@ -3,6 +3,14 @@
 `DataRoot.resolve` is the only way a user-supplied path becomes something the
 service reads or writes. It refuses absolute paths, `..`, links that lead
 outside the root and buckets that are not the stage's own.
+
+A run reads its input many times (the plan, each chunk, a retry, the reconciliation report), so the input
+is pinned when planning begins: `pin()` takes the version the file is at, `at_version()` reads that
+version only. In S3 (the data bucket keeps versions) a pinned read asks for that VersionId, so a file
+uploaded again under the same key while a run goes on leaves the run reading the file it planned; a
+bucket without versions pins the ETag and a changed object is refused (If-Match). A local file is
+pinned by its inode, size and modification time, checked around each read: it has no old version to
+read, so a changed file is refused. Refused reads raise InputFileError and name no content.
 """
 from __future__ import annotations
 
@@ -11,14 +19,19 @@ import posixpath
 from dataclasses import dataclass
 from typing import Callable, Iterator, Protocol
 
-from chalicelib.errors import InvalidRequest, cut
+from chalicelib.errors import InputFileError, InvalidRequest, cut
 
 BLOCK_SIZE = 8 * 1024 * 1024
+ETAG_VERSION = "etag:"  # a pin of an object in a bucket without versions: its ETag, not a VersionId
+CHANGED = "the file changed since the run was planned"
 
 
 class StoredFile(Protocol):
     uri: str
+    version: str | None  # the version reads are pinned to, or None: whatever the file holds now
 
+    def pin(self) -> "StoredFile": ...
+    def at_version(self, version: str | None) -> "StoredFile": ...
     def exists(self) -> bool: ...
     def size(self) -> int: ...
     def read_range(self, start: int, end: int) -> bytes: ...
@@ -32,6 +45,16 @@ class StoredFile(Protocol):
 class LocalFile:
     path: str
     uri: str
+    version: str | None = None
+
+    def pin(self) -> "LocalFile":
+        try:
+            return self.at_version(_local_version(os.stat(self.path)))
+        except FileNotFoundError:
+            raise InputFileError("file not found (it was moved or deleted after the run was queued)") from None
+
+    def at_version(self, version: str | None) -> "LocalFile":
+        return LocalFile(self.path, self.uri, version)
 
     def exists(self) -> bool:
         return os.path.isfile(self.path)
@@ -40,18 +63,38 @@ class LocalFile:
         return os.path.getsize(self.path)
 
     def read_range(self, start: int, end: int) -> bytes:
-        with open(self.path, "rb") as f:
+        with self._open() as f:
             f.seek(start)
-            return f.read(end - start)
+            data = f.read(end - start)
+            self._check(f)  # and after: a file written to while it was read is refused too
+            return data
 
     def read_bytes(self) -> bytes:
-        with open(self.path, "rb") as f:
-            return f.read()
+        with self._open() as f:
+            data = f.read()
+            self._check(f)
+            return data
 
     def iter_blocks(self, block_size: int = BLOCK_SIZE) -> Iterator[bytes]:
-        with open(self.path, "rb") as f:
+        with self._open() as f:
             while block := f.read(block_size):
+                self._check(f)
                 yield block
+
+    def _open(self):
+        f = open(self.path, "rb")
+        try:
+            self._check(f)
+        except BaseException:
+            f.close()
+            raise
+        return f
+
+    def _check(self, f) -> None:
+        """The open file is the pinned version: the same inode (not a file renamed over it), size and
+        modification time (not written to in place)."""
+        if self.version is not None and _local_version(os.fstat(f.fileno())) != self.version:
+            raise InputFileError(f"{CHANGED} (its size or modification time is not what the plan read)")
 
     def write_bytes(self, data: bytes) -> None:
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
@@ -66,42 +109,83 @@ class LocalFile:
         return LocalFile(os.path.join(self.path, name), posixpath.join(self.uri, name))
 
 
+def _local_version(stat: os.stat_result) -> str:
+    return f"{stat.st_ino}:{stat.st_size}:{stat.st_mtime_ns}"
+
+
 @dataclass(frozen=True)
 class S3Object:
     bucket: str
     key: str
     client_factory: Callable[[], object]
+    version: str | None = None
 
     @property
     def uri(self) -> str:
         return f"s3://{self.bucket}/{self.key}"
 
+    def pin(self) -> "S3Object":
+        from botocore.exceptions import ClientError
+        try:
+            head = self.client_factory().head_object(Bucket=self.bucket, Key=self.key)
+        except ClientError as err:
+            if err.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+                raise InputFileError("file not found (it was moved or deleted after the run was queued)") from None
+            raise
+        version_id = head.get("VersionId")
+        # A bucket without versions answers no VersionId (or "null", when versioning was suspended).
+        return self.at_version(version_id if version_id and version_id != "null" else ETAG_VERSION + head["ETag"])
+
+    def at_version(self, version: str | None) -> "S3Object":
+        return S3Object(self.bucket, self.key, self.client_factory, version)
+
+    def _pinned(self) -> dict:
+        """The arguments that read the pinned version: its VersionId, or its ETag (If-Match) in a bucket
+        without versions."""
+        if self.version is None:
+            return {}
+        if self.version.startswith(ETAG_VERSION):
+            return {"IfMatch": self.version[len(ETAG_VERSION):]}
+        return {"VersionId": self.version}
+
+    def _request(self, operation: str, **kwargs) -> dict:
+        """HeadObject or GetObject of the pinned version; InputFileError when it is gone or replaced."""
+        from botocore.exceptions import ClientError
+        try:
+            return getattr(self.client_factory(), operation)(Bucket=self.bucket, Key=self.key, **self._pinned(),
+                                                             **kwargs)
+        except ClientError as err:
+            code = err.response["Error"]["Code"]
+            if self.version is not None and code in ("PreconditionFailed", "412"):
+                raise InputFileError(f"{CHANGED} (the object was replaced)") from None
+            if self.version is not None and code in ("NoSuchVersion", "NoSuchKey", "404", "NotFound"):
+                raise InputFileError(f"{CHANGED} (the version it planned was deleted)") from None
+            raise
+
     def exists(self) -> bool:
         from botocore.exceptions import ClientError
         try:
-            self.client_factory().head_object(Bucket=self.bucket, Key=self.key)
+            self.client_factory().head_object(Bucket=self.bucket, Key=self.key, **self._pinned())
             return True
         except ClientError as err:
-            if err.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+            if err.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound", "NoSuchVersion", "412",
+                                                 "PreconditionFailed"):
                 return False
             raise
 
     def size(self) -> int:
-        return self.client_factory().head_object(Bucket=self.bucket, Key=self.key)["ContentLength"]
+        return self._request("head_object")["ContentLength"]
 
     def read_range(self, start: int, end: int) -> bytes:
         if end <= start:
             return b""
-        response = self.client_factory().get_object(
-            Bucket=self.bucket, Key=self.key, Range=f"bytes={start}-{end - 1}")
-        return response["Body"].read()
+        return self._request("get_object", Range=f"bytes={start}-{end - 1}")["Body"].read()
 
     def read_bytes(self) -> bytes:
-        return self.client_factory().get_object(Bucket=self.bucket, Key=self.key)["Body"].read()
+        return self._request("get_object")["Body"].read()
 
     def iter_blocks(self, block_size: int = BLOCK_SIZE) -> Iterator[bytes]:
-        body = self.client_factory().get_object(Bucket=self.bucket, Key=self.key)["Body"]
-        yield from body.iter_chunks(block_size)
+        yield from self._request("get_object")["Body"].iter_chunks(block_size)
 
     def write_bytes(self, data: bytes) -> None:
         self.client_factory().put_object(Bucket=self.bucket, Key=self.key, Body=data)

@@ -92,8 +92,9 @@ class Worker:
         self.store.advance_step(run_id, Step.FILE_READING)
         spec = self.specs[run.record_type]
         try:
-            file = self._input(run)
-            parts = fan_out_parts(run, run.input_format, file.size(), self.settings)
+            # Pinned: the chunks, a retry and the report read the version this plan reads (chalicelib.storage).
+            file = self._input(run).pin()
+            parts = fan_out_parts(run, run.input_format, file.size(), self.settings, file.version)
             if parts:  # a big file: several workers plan it (chalicelib.fanout)
                 # Its start first, as a preview reads it: a wrong header fails the run before any range is sent.
                 # (Chunks of the run's size: chunks of one record made a message per record of the first block,
@@ -110,7 +111,7 @@ class Worker:
             self._reject_input(run, err)
             return
         sha256, size = source.identity()
-        self._planned(run, plan, sha256, size)
+        self._planned(run, plan, sha256, size, file.version)
 
     def plan_part(self, message: RangeMessage) -> None:
         """One part of a fanned-out plan (chalicelib.fanout): a range, whose worker stitches the plan and sends
@@ -123,7 +124,8 @@ class Worker:
             return  # ended, or planned already: a duplicate
         output = self.data_root.resolve(run.output_dir, "output_dir").child(run.run_id)
         try:
-            done = PartPlanner(self.store, self.settings).run_part(message, run, self._input(run), output)
+            done = PartPlanner(self.store, self.settings).run_part(message, run, self._input(run, message.version),
+                                                                   output)
             if done is None:
                 return
             plan, sha256, size = done
@@ -131,14 +133,14 @@ class Worker:
         except InputFileError as err:
             self._reject_input(run, err)
             return
-        self._planned(run, plan, sha256, size)
+        self._planned(run, plan, sha256, size, message.version)
 
     def _digest(self, message: RangeMessage, run: Run | None) -> None:
         if run is None or run.input_sha256 or (not run.active and not run.planned):
             return  # taken already, or the run ended before it was planned: nothing to identify
         output = self.data_root.resolve(run.output_dir, "output_dir").child(run.run_id)
         try:
-            PartPlanner(self.store, self.settings).digest(message, self._input(run), output)
+            PartPlanner(self.store, self.settings).digest(message, self._input(run, message.version), output)
         except InputFileError as err:
             if run.active:
                 self._reject_input(run, err)
@@ -155,13 +157,13 @@ class Worker:
             self._announce(ended)
         self.vault.release(run, self.store)
 
-    def _planned(self, run: Run, plan, sha256: str | None, size: int) -> None:
+    def _planned(self, run: Run, plan, sha256: str | None, size: int, version: str | None) -> None:
         """Keep a plan and send its chunks: after one planner's scan, or the stitch of a fanned-out plan."""
         run_id = run.run_id
         # Written before the plan is recorded: a failure here brings the plan message back to plan again.
         write_plan(self.data_root.resolve(run.output_dir, "output_dir").child(run_id), run_id, plan, sha256, size)
         if not self.store.record_plan(run_id, plan.total_records, len(plan.chunks), plan.header,
-                                      input_sha256=sha256, input_bytes=size):
+                                      input_sha256=sha256, input_bytes=size, input_version=version):
             return  # cancelled while scanning
         log("run planned", records=plan.total_records, chunks=len(plan.chunks))
         if not plan.chunks:
@@ -169,9 +171,10 @@ class Worker:
             return
         self.queue.send_chunks(plan.chunks)
 
-    def _input(self, run: Run) -> StoredFile:
+    def _input(self, run: Run, version: str | None = None) -> StoredFile:
+        """The run's input file, at `version` when one is given (as the plan pinned it)."""
         try:
-            source = self.data_root.resolve(run.file_path, "file_path")
+            source = self.data_root.resolve(run.file_path, "file_path").at_version(version)
         except InvalidRequest as err:
             raise InputFileError(str(err.detail)) from None
         if not source.exists():
@@ -189,11 +192,17 @@ class Worker:
             return
         self._advance(run, Step.DATA_TRANSFORMATION)
         spec = self.specs[run.record_type]
-        # The file was found and checked when the run was planned: no HEAD per chunk.
-        # Were it gone since, the read fails and the chunk takes the retry path.
-        source = self.data_root.resolve(run.file_path, "file_path")
-        mapped = map_chunk(source.read_range(message.start, message.end), run.header, run.input_format, spec,
-                           message.first_row)
+        # The file was found and checked when the run was planned: no HEAD per chunk. Were it gone since,
+        # the read fails and the chunk takes the retry path; were it changed (a local file has no older
+        # version to read, an S3 version planned was deleted), every attempt would fail alike: it fails now.
+        source = self.data_root.resolve(run.file_path, "file_path").at_version(run.input_version)
+        try:
+            data = source.read_range(message.start, message.end)
+        except InputFileError as err:
+            log("chunk failed: input file changed", logging.WARNING, reason=str(err))
+            self.fail_chunk(message, str(err))
+            return
+        mapped = map_chunk(data, run.header, run.input_format, spec, message.first_row)
         if mapped.records != message.rows:
             raise RuntimeError(f"chunk {message.chunk} holds {mapped.records} records, the plan said {message.rows}")
         result, errors = mapped.result, mapped.errors

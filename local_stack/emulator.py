@@ -182,8 +182,8 @@ def deploy(stage: str, default_token: str) -> dict[str, str]:
     """Create the stack from infra/template.json, then what moto's CloudFormation skips.
 
     moto creates the tables, queues and bucket from the template but does not
-    apply the bucket notification or the tables' TTL, so those are set
-    here directly, with the same values the template declares.
+    apply the bucket's versioning and notification or the tables' TTL, so those
+    are set here directly, with the same values the template declares.
     """
     parse_json_templates_as_json()  # in this process, for moto in-process (the functional tests' mock_aws)
     cfn = boto3.client("cloudformation")
@@ -216,6 +216,9 @@ def deploy(stage: str, default_token: str) -> dict[str, str]:
     uploads_url = sqs.get_queue_url(QueueName=f"records-migration-uploads-{stage}")["QueueUrl"]
     uploads_arn = sqs.get_queue_attributes(QueueUrl=uploads_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     bucket = os.environ["DATA_BUCKET"]
+    # A run reads its input at the version it planned (chalicelib.storage): the bucket keeps versions.
+    boto3.client("s3").put_bucket_versioning(
+        Bucket=bucket, VersioningConfiguration=template["Resources"]["DataBucket"]["Properties"]["VersioningConfiguration"])
     boto3.client("s3").put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={
         "QueueConfigurations": [{"QueueArn": uploads_arn, "Events": ["s3:ObjectCreated:*"],
                                  "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "incoming/"}]}}}]})

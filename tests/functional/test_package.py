@@ -80,7 +80,8 @@ GRANTS: dict[str, dict[str, set[str]]] = {
         "RunsTable.Arn": TABLE_ITEM_READ_WRITE,
         "WorkQueue.Arn": CONSUME | SEND,  # fed by it, and sends a plan's chunks to it
         "DataBucket.Arn": {"s3:ListBucket"},
-        "${DataBucket.Arn}/*": {"s3:GetObject", "s3:PutObject"},  # inputs anywhere in the root; outputs
+        # inputs anywhere in the root, read at the version their run planned (GetObjectVersion); outputs
+        "${DataBucket.Arn}/*": {"s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"},
         DEFAULT_SECRET: {"secretsmanager:GetSecretValue"},
         RUN_SECRETS: {"secretsmanager:GetSecretValue", "secretsmanager:DeleteSecret"},
         EVENT_BUS: {"events:PutEvents"},

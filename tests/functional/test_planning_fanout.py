@@ -100,3 +100,24 @@ def test_a_file_with_a_wrong_header_fails_before_any_range_is_sent(fanned_out):
     assert status["status"] == "failed", status
     assert "header does not match record type 'disability'" in status["error_message"], status
     assert [json.loads(m["Body"]).get("kind") for m in fanned_out.receive()] == ["reconcile"]  # its report
+
+
+def test_a_file_replaced_while_its_plan_fans_out_fails_the_run_and_says_why(fanned_out):
+    # GIVEN a run whose plan fanned out into ranges, none scanned yet
+    rows = [record(n) for n in range(1, 301)]
+    path = write(fanned_out, "data/input/swapped.csv", HEADER + "\n" + "\n".join(rows) + "\n")
+    run_id = fanned_out.trigger(file_path=path, record_type="disability", output_mode="file")
+    for message in fanned_out.receive():
+        fanned_out.deliver(message)
+    # WHEN another file of the same size takes its place (the size check alone would not see it)
+    full = os.path.join(fanned_out.data_root, path)
+    with open(full + ".new", "w", newline="") as f:
+        f.write(HEADER + "\n" + "\n".join(record(n) for n in range(1001, 1301)) + "\n")
+    assert os.path.getsize(full + ".new") == os.path.getsize(full)
+    os.replace(full + ".new", full)
+    fanned_out.drain()
+    # THEN the run failed at its first range, before it was planned, saying the file changed, quoting none of it
+    status = fanned_out.status(run_id)
+    assert status["status"] == "failed" and status["progress"]["total_records"] == 0, status
+    assert status["error_message"] == (f"{path}: the file changed since the run was planned (its size or "
+                                       "modification time is not what the plan read)")

@@ -149,7 +149,8 @@ class FakeRunStore:
         return True
 
     def record_plan(self, run_id: str, total_records: int, chunks_total: int, header: list[str],
-                    input_sha256: str | None = None, input_bytes: int | None = None) -> bool:
+                    input_sha256: str | None = None, input_bytes: int | None = None,
+                    input_version: str | None = None) -> bool:
         run = self.runs.get(run_id)
         if run is None or run.status != RunStatus.RUNNING:
             return False
@@ -157,6 +158,7 @@ class FakeRunStore:
         run.total_records, run.chunks_total, run.header = total_records, chunks_total, list(header)
         run.input_sha256 = input_sha256 or run.input_sha256
         run.input_bytes = input_bytes if input_bytes is not None else run.input_bytes
+        run.input_version = input_version or run.input_version
         run.planned_at = run.updated_at = at
         self._step(run, Step.DATA_MAPPING, at)
         return True

@@ -5,8 +5,8 @@ import os
 
 import pytest
 
-from chalicelib.errors import InvalidRequest
-from chalicelib.storage import DataRoot, LocalFile, S3Object
+from chalicelib.errors import InputFileError, InvalidRequest
+from chalicelib.storage import ETAG_VERSION, DataRoot, LocalFile, S3Object
 
 
 def no_s3():
@@ -98,3 +98,82 @@ def test_an_output_folder_the_workers_could_not_write_is_refused_at_trigger(tmp_
         with pytest.raises(InvalidRequest, match="not writable"):
             root.output_folder("locked/out")
     assert root.output_folder("data/new/deeper").uri == "data/new/deeper"
+
+
+# ------------------------------------------------------------------ a run's input, pinned to the version planned
+def test_a_pinned_local_file_reads_while_it_is_the_same_and_refuses_one_put_in_its_place(tmp_path):
+    path = tmp_path / "in.csv"
+    path.write_bytes(b"id\n1\n2\n")
+    pinned = LocalFile(str(path), "in.csv").pin()
+    assert pinned.version and pinned.read_range(3, 5) == b"1\n" and pinned.read_bytes() == b"id\n1\n2\n"
+    assert b"".join(pinned.iter_blocks(2)) == b"id\n1\n2\n"
+    # a file of the same size renamed over it (a copy finished, an editor's save) is another file
+    (tmp_path / "new.csv").write_bytes(b"id\n7\n8\n")
+    os.replace(tmp_path / "new.csv", path)
+    for read in (lambda: pinned.read_range(3, 5), pinned.read_bytes, lambda: list(pinned.iter_blocks())):
+        with pytest.raises(InputFileError, match=r"^the file changed since the run was planned \(") as raised:
+            read()
+        assert "7" not in str(raised.value) and "8" not in str(raised.value)  # no content in the message
+    # unpinned, the file is read as it is now; pinned again, too
+    assert LocalFile(str(path), "in.csv").read_range(3, 5) == b"7\n"
+    assert LocalFile(str(path), "in.csv").pin().read_range(3, 5) == b"7\n"
+
+
+def test_a_pinned_local_file_written_in_place_is_refused(tmp_path):
+    path = tmp_path / "in.csv"
+    path.write_bytes(b"id\n1\n2\n")
+    pinned = LocalFile(str(path), "in.csv").pin()
+    with open(path, "r+b") as f:  # the same inode and size, other bytes...
+        f.seek(3)
+        f.write(b"9")
+    stat = os.stat(path)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))  # ...written a moment later
+    with pytest.raises(InputFileError, match="changed since the run was planned"):
+        pinned.read_range(3, 5)
+
+
+def test_a_pinned_local_file_that_is_gone_says_so(tmp_path):
+    with pytest.raises(InputFileError, match="file not found"):
+        LocalFile(str(tmp_path / "missing.csv"), "missing.csv").pin()
+
+
+@pytest.fixture
+def bucket():
+    import boto3
+    from moto import mock_aws
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="stage-bucket")
+        yield s3
+
+
+def test_a_pinned_object_in_a_versioned_bucket_is_read_as_planned_after_it_is_uploaded_again(bucket):
+    bucket.put_bucket_versioning(Bucket="stage-bucket", VersioningConfiguration={"Status": "Enabled"})
+    bucket.put_object(Bucket="stage-bucket", Key="in.csv", Body=b"id\n1\n2\n")
+    pinned = S3Object("stage-bucket", "in.csv", lambda: bucket).pin()
+    first = bucket.head_object(Bucket="stage-bucket", Key="in.csv")["VersionId"]
+    assert pinned.version == first
+    bucket.put_object(Bucket="stage-bucket", Key="in.csv", Body=b"id\n7\n8\n9\n")
+    # the run reads the file it planned: its bytes, its size
+    assert pinned.read_range(3, 5) == b"1\n" and pinned.read_bytes() == b"id\n1\n2\n"
+    assert b"".join(pinned.iter_blocks()) == b"id\n1\n2\n" and pinned.size() == 7 and pinned.exists()
+    assert S3Object("stage-bucket", "in.csv", lambda: bucket).read_range(3, 5) == b"7\n"  # unpinned: the new one
+    # a version deleted since (its lifecycle expired it) is refused, and says why
+    bucket.delete_object(Bucket="stage-bucket", Key="in.csv", VersionId=first)
+    with pytest.raises(InputFileError, match=r"changed since the run was planned \(the version it planned was"):
+        pinned.read_range(3, 5)
+    assert not pinned.exists()
+
+
+@pytest.mark.parametrize("versioning", [None, "Suspended"])
+def test_a_pinned_object_in_a_bucket_without_versions_is_refused_once_replaced(bucket, versioning):
+    if versioning:
+        bucket.put_bucket_versioning(Bucket="stage-bucket", VersioningConfiguration={"Status": versioning})
+    bucket.put_object(Bucket="stage-bucket", Key="in.csv", Body=b"id\n1\n2\n")
+    pinned = S3Object("stage-bucket", "in.csv", lambda: bucket).pin()
+    assert pinned.version.startswith(ETAG_VERSION) and pinned.read_range(3, 5) == b"1\n"
+    bucket.put_object(Bucket="stage-bucket", Key="in.csv", Body=b"id\n7\n8\n")
+    with pytest.raises(InputFileError, match=r"changed since the run was planned \(the object was replaced\)"):
+        pinned.read_range(3, 5)
+    with pytest.raises(InputFileError, match="the object was replaced"):
+        list(pinned.iter_blocks())
