@@ -68,13 +68,15 @@ class MigrationService:
             raise RecordTypeNotFound(record_type, "fixed-width layout for record type")
         return {"record_type": record_type, **spec.layout.describe()}
 
-    def trigger(self, caller: Caller, body, run_id: str | None = None, idempotency_key: str | None = None) -> dict:
+    def trigger(self, caller: Caller, body, run_id: str | None = None, idempotency_key: str | None = None,
+                input_version: str | None = None) -> dict:
         """Queue a run of the caller's tenant.
 
         With an Idempotency-Key (or a `run_id` chosen by the caller, as uploads
         do) a repeat of the same request answers the run it made; the same key
         with another request is a conflict. Keys are the tenant's own: another
-        tenant's same key names another run.
+        tenant's same key names another run. `input_version` pins the file to
+        the version an upload's notification names (never a request's to choose).
         """
         request = self.checked_request(caller, body)
         if idempotency_key is not None:
@@ -102,6 +104,7 @@ class MigrationService:
         webhook_key = self.vault.webhook_secret_name(run_id) if request.notify else None
         run = Run.from_request(run_id, request, fingerprint, now_iso(), tenant=caller.tenant,
                                started_by=caller.principal, notify_secret_ref=webhook_key)
+        run.input_version = input_version
         if not self.store.create(run):  # a concurrent repeat created it first
             return self._repeat(self.store.get(run.run_id), fingerprint)
         if request.notify is not None:

@@ -120,7 +120,9 @@ def start_or_record_failure(components, upload: Upload) -> None:
         if manifest is not None:  # named in the metadata first, so that a run it fails says which it was
             metadata.update(manifest_key=manifest.key, manifest_version_id=manifest.version_id)
             request = merged_request(request, parse_manifest(manifest.raw))
-        answer = components.service.trigger(upload.caller, request, run_id=upload.run_id)
+        # The run reads the object this notification is for, even if it is uploaded again before it is planned.
+        answer = components.service.trigger(upload.caller, request, run_id=upload.run_id,
+                                            input_version=upload.version_id)
         log("upload started a migration", run_id=answer["run_id"], record_type=upload.record_type,
             manifest=manifest is not None)
     except REFUSALS as refused:

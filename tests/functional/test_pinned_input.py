@@ -1,7 +1,8 @@
 """A run reads the file its plan read (chalicelib.storage pins it when planning begins), over moto: a file
 uploaded again under its key while its run goes on leaves the run on the version it planned, and a local
 file replaced meanwhile fails the chunks that would have read the new one, saying why, instead of
-migrating records of two files under one run."""
+migrating records of two files under one run; a run an upload started reads the upload its notification
+named."""
 from __future__ import annotations
 
 import hashlib
@@ -90,3 +91,31 @@ def test_a_local_file_replaced_while_its_run_goes_on_fails_the_chunks_that_would
     assert report["balanced"] is False and checks["chunks_accounted"]["ok"] is False
     assert checks["chunks_accounted"]["detail"].startswith(
         "chunk 2 could not be read: the file changed since the run was planned")
+
+
+def upload_event(bucket: str, key: str, version_id: str, sequencer: str) -> dict:
+    body = json.dumps({"Records": [{"eventName": "ObjectCreated:Put", "s3": {
+        "bucket": {"name": bucket}, "object": {"key": key, "versionId": version_id, "sequencer": sequencer}}}]})
+    return {"Body": body, "MessageId": sequencer, "ReceiptHandle": sequencer}
+
+
+def test_a_file_uploaded_twice_before_its_first_run_is_planned_gives_each_run_its_own_upload(harness, monkeypatch):
+    # GIVEN a file uploaded under incoming/, and uploaded again, corrected, before the first upload's run is
+    # planned: two notifications, each naming its object's version
+    monkeypatch.setenv("UPLOAD_OUTPUT_MODE", "file")
+    s3, bucket, key = boto3.client("s3"), os.environ["DATA_BUCKET"], "incoming/disability/weekly.csv"
+    first = s3.put_object(Bucket=bucket, Key=key, Body=csv_of(range(1, 121)).encode())["VersionId"]
+    harness.invoke(upload_event(bucket, key, first, "0A"), handler="handle_upload", queue="uploads")
+    second = s3.put_object(Bucket=bucket, Key=key, Body=csv_of(range(501, 531)).encode())["VersionId"]
+    harness.invoke(upload_event(bucket, key, second, "0B"), handler="handle_upload", queue="uploads")
+    # WHEN both runs go to their end
+    harness.drain()
+    # THEN each migrated its own upload, once: 120 records, then the 30 of the correction
+    runs = sorted(harness.get("/api/v1/migrations").json_body["migrations"], key=lambda r: r["created_at"])
+    assert [r["file_path"] for r in runs] == [f"s3://{bucket}/{key}"] * 2
+    claims = []
+    for run in runs:
+        status = harness.status(run["run_id"])
+        assert status["status"] == "completed", status
+        claims.append([d["claim_number"] for d in read_jsonl(harness.output_dir(run["run_id"], "data/output"))])
+    assert claims == [[f"DC{n:08d}" for n in range(1, 121)], [f"DC{n:08d}" for n in range(501, 531)]]
