@@ -146,7 +146,7 @@ class Run:
         rules = ", ".join(f"{rule} {count}" for rule, count in
                           sorted(self.rules_broken.items(), key=lambda kv: (-kv[1], kv[0])))
         by_rule = f" (by rule: {rules})" if rules else ""
-        failed_chunks = (f"{self.chunks_failed} of {self.chunks_total} chunks failed after retries"
+        failed_chunks = (f"{self.chunks_failed} of {self.chunks_total} chunks failed"
                          if self.chunks_failed else None)
         if total and errors / total > tolerated:
             share = (f"{errors} of {total} records were rejected ({errors / total:.1%}, more than the tolerated "

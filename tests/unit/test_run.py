@@ -46,7 +46,7 @@ def test_the_outcome_is_completed_within_the_tolerance_and_names_failed_chunks()
     status, message = finished_run(max_error_rate=0.25, chunks_failed=1, chunks_done=1).outcome()
     assert status == RunStatus.COMPLETED
     assert message == ("20 of 100 records were rejected (by rule: required 15, date_format 7); see the error "
-                       "report; 1 of 2 chunks failed after retries")
+                       "report; 1 of 2 chunks failed")
     assert finished_run(error_count=0, success_count=100, error_rules={}).outcome() == (RunStatus.COMPLETED, None)
 
 

@@ -238,7 +238,7 @@ def test_a_chunk_dead_lettered_last_ends_the_run_with_the_failed_chunks_named(w)
     run = w.store.get(run_id)
     assert run.status == RunStatus.COMPLETED
     assert run.error_message == ("2 of 5 records were rejected (by rule: chunk_failed 1, pattern 1); see the error "
-                                 "report; 1 of 3 chunks failed after retries")
+                                 "report; 1 of 3 chunks failed")
 
 
 def test_a_dead_lettered_plan_fails_the_run_and_releases_its_credentials(w):
