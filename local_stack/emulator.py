@@ -168,11 +168,42 @@ def cache_service_lookup() -> None:
     _SERVICE_LOOKUP_CACHED = True
 
 
+_S3_EVENT_VERSIONS = False
+
+
+def s3_events_name_their_version() -> None:
+    """Give an S3 notification its object's versionId, as S3 does in a bucket that keeps versions.
+
+    moto's event names the key, its size and ETag only. An upload's run reads the version its
+    notification names (chalicelib.uploads); without it, a file uploaded twice before the first upload's
+    run was planned had both runs read the second upload on the local stack (seen with the README's boto3
+    example, the file put twice), where on AWS each run reads its own.
+    """
+    global _S3_EVENT_VERSIONS
+    if _S3_EVENT_VERSIONS:
+        return
+    from moto.s3 import notifications
+
+    event_of = notifications._get_s3_event
+
+    def with_version(event_name, bucket, key, notification_id):
+        event = event_of(event_name, bucket, key, notification_id)
+        version = getattr(key, "version_id", None)
+        if version and version != "null":  # "null": a bucket that does not keep versions
+            for record in event["Records"]:
+                record["s3"]["object"]["versionId"] = version
+        return event
+
+    notifications._get_s3_event = with_version
+    _S3_EVENT_VERSIONS = True
+
+
 def start_emulator(port: int) -> ThreadedMotoServer:
     serialize_dynamodb_writes()
     light_transaction_backups()
     parse_json_templates_as_json()
     cache_service_lookup()
+    s3_events_name_their_version()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     return server

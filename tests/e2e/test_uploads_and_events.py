@@ -85,3 +85,30 @@ def test_an_upload_with_a_bad_manifest_is_a_failed_run_with_its_event(local_stac
         e for e in requests.get(f"{local_stack.target_url}/events", timeout=60).json()["events"]
         if e["detail"]["run_id"] == run["run_id"]], DEADLINE_SECONDS, "the run-end event")
     assert event["detail"]["status"] == "failed" and event["detail"]["error_message"] == run["error_message"]
+
+
+def test_a_file_put_twice_at_once_gives_each_upload_its_own_run(local_stack):
+    # GIVEN the emulator's data bucket (it keeps versions, as the template's does)
+    s3 = boto3.client("s3", endpoint_url=local_stack.emulator_url, region_name="us-east-1",
+                      aws_access_key_id="local", aws_secret_access_key="local")
+    bucket = [b["Name"] for b in s3.list_buckets()["Buckets"] if b["Name"].startswith("records-migration-data")][0]
+    key = "incoming/claim/e2e put twice.csv"
+    with open(os.path.join(local_stack.data_root, "data/input/sample_claim_data.csv"), "rb") as f:
+        lines = f.read().split(b"\n")
+    # WHEN a file is put, and at once put again corrected (its first ten records), before the first is planned
+    s3.put_object(Bucket=bucket, Key=key, Body=b"\n".join(lines))
+    s3.put_object(Bucket=bucket, Key=key, Body=b"\n".join(lines[:11]) + b"\n")
+    # THEN each upload's run reads its own upload, by the version its notification named
+    def the_runs():
+        runs = requests.get(f"{local_stack.api_url}/api/v1/migrations?limit=100", headers=local_stack.headers,
+                            timeout=60).json()["migrations"]
+        return [r for r in runs if r["file_path"] == f"s3://{bucket}/{key}"]
+    runs = wait_for(lambda: len(the_runs()) == 2 and the_runs(), DEADLINE_SECONDS, "a run of each upload")
+    ended = [local_stack.wait_until_finished(run["run_id"]) for run in sorted(runs, key=lambda r: r["created_at"])]
+    assert [s["status"] for s in ended] == ["completed", "completed"], ended
+    totals = [s["progress"]["total_records"] for s in ended]
+    assert totals[1] == 10 and totals[0] > 10, totals
+    versions = s3.list_object_versions(Bucket=bucket, Prefix=key)["Versions"]
+    latest = [v["VersionId"] for v in versions if v["IsLatest"]]
+    assert [s["metadata"]["version_id"] for s in ended] == [
+        next(v["VersionId"] for v in versions if not v["IsLatest"]), *latest]
