@@ -281,6 +281,11 @@ class ReconciliationInput(Answer):
     size_bytes: Count | None = Field(description="Bytes, as planned; null if the run ended before planning.")
     sha256: Annotated[str, Field(pattern="^[0-9a-f]{64}$")] | None = Field(
         description="The file's SHA-256 as planned; null if the run ended before planning.")
+    version: str | None = Field(None, description=(
+        "The version of the file the run read (chalicelib.storage): in S3 its VersionId (get it back with "
+        "`aws s3api get-object --version-id`), or \"etag:\" and its ETag in a bucket without versions; a local "
+        "file's inode, size and modification time. Null if the run ended before planning, or was planned before "
+        "versions were kept."))
 
 
 class ReconciliationRecords(Answer):

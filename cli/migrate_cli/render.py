@@ -214,7 +214,7 @@ def reconciliation_tables(report: dict) -> list:
         ("reconciliation", head), ("run", report.get("run_id")), ("record type", report.get("record_type")),
         ("status", report.get("status")), ("generated", report.get("generated_at")),
         ("input", source.get("file_path")), ("size", f"{number(source.get('size_bytes'))} bytes"),
-        ("sha256", source.get("sha256")),
+        ("sha256", source.get("sha256")), ("version", source.get("version")),
     ])]
     counts = Table(title="records", title_justify="left")
     names = ("planned", "read", "delivered", "rejected", "not_processed")

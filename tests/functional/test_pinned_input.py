@@ -31,7 +31,7 @@ def test_a_file_uploaded_again_while_its_run_goes_on_leaves_the_run_on_the_file_
     s3, bucket, key = boto3.client("s3"), os.environ["DATA_BUCKET"], "data/input/monthly.csv"
     assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
     first = csv_of(range(1, 251))
-    s3.put_object(Bucket=bucket, Key=key, Body=first.encode())
+    first_version = s3.put_object(Bucket=bucket, Key=key, Body=first.encode())["VersionId"]
     run_id = harness.trigger(file_path=f"s3://{bucket}/{key}", record_type="disability", output_mode="file")
     assert plan(harness, run_id) == 250
     # WHEN the file is uploaded again under its key, other records, before any chunk is read
@@ -47,6 +47,7 @@ def test_a_file_uploaded_again_while_its_run_goes_on_leaves_the_run_on_the_file_
     report = harness.get(f"/api/v1/migrations/{run_id}/reconciliation").json_body
     assert report["balanced"] is True, report
     assert report["input"]["sha256"] == hashlib.sha256(first.encode()).hexdigest()
+    assert report["input"]["version"] == first_version
 
 
 def test_a_local_file_replaced_while_its_run_goes_on_fails_the_chunks_that_would_read_it_and_says_why(harness):

@@ -50,8 +50,10 @@ def test_clean_run_balances_to_the_cent_and_the_report_is_beside_the_outputs(har
     assert status["reconciliation"]["report"] == f"data/output/{run_id}/reconciliation.json"
     report = reconciliation(harness, run_id)
     assert report["balanced"] is True and failed_checks(report) == []
+    stat = os.stat(os.path.join(harness.data_root, path))
     assert report["input"] == {"file_path": path, "size_bytes": len(text.encode()),
-                               "sha256": hashlib.sha256(text.encode()).hexdigest()}
+                               "sha256": hashlib.sha256(text.encode()).hexdigest(),
+                               "version": f"{stat.st_ino}:{stat.st_size}:{stat.st_mtime_ns}"}
     assert report["records"]["planned"] == report["records"]["read"] == report["records"]["delivered"] == 250
     amount = control(report, "weekly_benefit_amount")
     assert amount["source"] == amount["delivered"] == "3137.50"  # 0.1 * (1 + ... + 250), exactly

@@ -385,7 +385,8 @@ def test_preview_promote_starts_the_run_with_the_answers_body_and_the_credential
 
 def reconciliation_report(balanced: bool) -> dict:
     return {"run_id": RUN, "record_type": "claim", "status": "completed", "generated_at": "2025-01-15T10:31:00Z",
-            "input": {"file_path": "data/input/sample_claim_data.csv", "size_bytes": 40321, "sha256": "ab" * 32},
+            "input": {"file_path": "data/input/sample_claim_data.csv", "size_bytes": 40321, "sha256": "ab" * 32,
+                      "version": "3sL4kqtJlcpXroDTDmJ-rmSpXd3dIbrHY"},
             "records": {"planned": 300, "read": 300, "delivered": 295, "rejected": 5, "not_processed": 0,
                         "rejected_by_rule": {"ssn_format": 5}},
             "control_totals": [{"name": "claimed amount", "kind": "sum", "field": "CLAIMED_AMT",
@@ -405,6 +406,7 @@ def test_reconcile_prints_the_report_and_exits_1_when_it_does_not_balance(servic
     assert result.exit_code == exit_code, result.output
     assert ("BALANCED" if balanced else "NOT BALANCED") in result.stdout
     assert "123456.78" in result.stdout and "DENTAL=100, VISION=200" in result.stdout and "ab" * 32 in result.stdout
+    assert "3sL4kqtJlcpXroDTDmJ-rmSpXd3dIbrHY" in result.stdout  # the version of the file the run read
     assert json_lines(migrate("reconcile", RUN, "--json").stdout)[0]["balanced"] is balanced
 
 
