@@ -22,6 +22,13 @@ SMALL_CHUNKS = {"CHUNK_RECORDS": "500", "CHUNK_BYTES": "60000"}
 
 
 # ----------------------------------------------------------------- polling
+def data_bucket(stack: StackProcess) -> tuple[object, str]:
+    """An S3 client of the stack's emulator, as the README's boto3 example makes one, and the data bucket's name."""
+    s3 = boto3.client("s3", endpoint_url=stack.emulator_url, region_name="us-east-1",
+                      aws_access_key_id="local", aws_secret_access_key="local")
+    return s3, next(b["Name"] for b in s3.list_buckets()["Buckets"] if b["Name"].startswith("records-migration-data"))
+
+
 def wait_for(condition: Callable[[], object], timeout: float, what: str, poll: float = 0.1):
     """Poll `condition` until it returns something truthy; fail with `what` after `timeout` seconds.
 

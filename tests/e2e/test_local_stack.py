@@ -6,11 +6,11 @@ import signal
 import subprocess
 import time
 
-import boto3
 import pytest
 import requests
 
 from local_stack.child import start_stack
+from tests.e2e.faults import data_bucket
 
 pytestmark = pytest.mark.e2e
 RECORD_TYPES = ["disability", "absence", "group_policy", "employee", "claim"]
@@ -39,9 +39,7 @@ def test_sample_migrates_to_the_sandbox_target_with_exact_counts(local_stack, re
 
 def test_upload_to_the_data_bucket_starts_a_migration(local_stack):
     # GIVEN the stage's data bucket in the emulator
-    s3 = boto3.client("s3", endpoint_url=local_stack.emulator_url, region_name="us-east-1",
-                      aws_access_key_id="local", aws_secret_access_key="local")
-    bucket = [b["Name"] for b in s3.list_buckets()["Buckets"] if b["Name"].startswith("records-migration-data")][0]
+    s3, bucket = data_bucket(local_stack)
     with open(os.path.join(local_stack.data_root, "data/input/sample_claim_data.csv"), "rb") as f:
         body = f.read()
     key = "incoming/claim/claims export 2026.csv"

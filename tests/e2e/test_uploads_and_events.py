@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 import os
 
-import boto3
 import pytest
 import requests
 
 from local_stack.sandbox_target import WEBHOOK_SECRET
-from tests.e2e.faults import wait_for
+from tests.e2e.faults import data_bucket, wait_for
 
 pytestmark = pytest.mark.e2e
 DEADLINE_SECONDS = 300  # bounds a hang only, never a speed requirement
@@ -19,9 +18,7 @@ DEADLINE_SECONDS = 300  # bounds a hang only, never a speed requirement
 
 def test_an_upload_with_a_manifest_runs_with_its_options_and_its_end_is_published(local_stack):
     # GIVEN the emulator's data bucket, as the README reaches it
-    s3 = boto3.client("s3", endpoint_url=local_stack.emulator_url, region_name="us-east-1",
-                      aws_access_key_id="local", aws_secret_access_key="local")
-    bucket = [b["Name"] for b in s3.list_buckets()["Buckets"] if b["Name"].startswith("records-migration-data")][0]
+    s3, bucket = data_bucket(local_stack)
     key = "incoming/employee/e2e with a manifest.csv"
     with open(os.path.join(local_stack.data_root, "data/input/sample_employee_data.csv"), "rb") as f:
         data = f.read()
@@ -68,9 +65,7 @@ def test_an_upload_with_a_manifest_runs_with_its_options_and_its_end_is_publishe
 
 
 def test_an_upload_with_a_bad_manifest_is_a_failed_run_with_its_event(local_stack):
-    s3 = boto3.client("s3", endpoint_url=local_stack.emulator_url, region_name="us-east-1",
-                      aws_access_key_id="local", aws_secret_access_key="local")
-    bucket = [b["Name"] for b in s3.list_buckets()["Buckets"] if b["Name"].startswith("records-migration-data")][0]
+    s3, bucket = data_bucket(local_stack)
     key = "incoming/claim/e2e bad manifest.csv"
     s3.put_object(Bucket=bucket, Key=key + ".manifest.json", Body=b'{"batch_size": 0}')
     s3.put_object(Bucket=bucket, Key=key, Body=b"CLAIM_NO\n")
@@ -89,9 +84,7 @@ def test_an_upload_with_a_bad_manifest_is_a_failed_run_with_its_event(local_stac
 
 def test_a_file_put_twice_at_once_gives_each_upload_its_own_run(local_stack):
     # GIVEN the emulator's data bucket (it keeps versions, as the template's does)
-    s3 = boto3.client("s3", endpoint_url=local_stack.emulator_url, region_name="us-east-1",
-                      aws_access_key_id="local", aws_secret_access_key="local")
-    bucket = [b["Name"] for b in s3.list_buckets()["Buckets"] if b["Name"].startswith("records-migration-data")][0]
+    s3, bucket = data_bucket(local_stack)
     key = "incoming/claim/e2e put twice.csv"
     with open(os.path.join(local_stack.data_root, "data/input/sample_claim_data.csv"), "rb") as f:
         lines = f.read().split(b"\n")
