@@ -163,13 +163,14 @@ class S3Object:
             raise
 
     def exists(self) -> bool:
+        """Whether the object is there; pinned, InputFileError if its version was replaced or deleted (a
+        file that changed is not a file that was never there)."""
         from botocore.exceptions import ClientError
         try:
-            self.client_factory().head_object(Bucket=self.bucket, Key=self.key, **self._pinned())
+            self._request("head_object")
             return True
         except ClientError as err:
-            if err.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound", "NoSuchVersion", "412",
-                                                 "PreconditionFailed"):
+            if err.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
                 return False
             raise
 

@@ -160,9 +160,10 @@ def test_a_pinned_object_in_a_versioned_bucket_is_read_as_planned_after_it_is_up
     assert S3Object("stage-bucket", "in.csv", lambda: bucket).read_range(3, 5) == b"7\n"  # unpinned: the new one
     # a version deleted since (its lifecycle expired it) is refused, and says why
     bucket.delete_object(Bucket="stage-bucket", Key="in.csv", VersionId=first)
-    with pytest.raises(InputFileError, match=r"changed since the run was planned \(the version it planned was"):
-        pinned.read_range(3, 5)
-    assert not pinned.exists()
+    for read in (lambda: pinned.read_range(3, 5), pinned.exists, pinned.size):
+        with pytest.raises(InputFileError, match=r"changed since the run was planned \(the version it planned was"):
+            read()
+    assert not S3Object("stage-bucket", "gone.csv", lambda: bucket).exists()  # unpinned, a missing key is no error
 
 
 @pytest.mark.parametrize("versioning", [None, "Suspended"])
@@ -175,5 +176,6 @@ def test_a_pinned_object_in_a_bucket_without_versions_is_refused_once_replaced(b
     bucket.put_object(Bucket="stage-bucket", Key="in.csv", Body=b"id\n7\n8\n")
     with pytest.raises(InputFileError, match=r"changed since the run was planned \(the object was replaced\)"):
         pinned.read_range(3, 5)
-    with pytest.raises(InputFileError, match="the object was replaced"):
-        list(pinned.iter_blocks())
+    for read in (lambda: list(pinned.iter_blocks()), pinned.exists):
+        with pytest.raises(InputFileError, match="the object was replaced"):
+            read()
