@@ -50,7 +50,7 @@ class RangeMessage:
     [start, end), or, with `digest`, the whole file's SHA-256. A plan fanned out has `ranges` range parts and
     one digest part; the worker that counts the last range stitches the plan (the digest is not waited for:
     chalicelib.fanout). `size` is the file's size when the plan fanned out: a part that finds another size
-    fails the run (the file changed under the planners). `version` is the file's version the plan pinned
+    fails the run (the file changed under the planners). `version` is the file's version the run pinned
     (chalicelib.storage), which every part reads."""
 
     run_id: str

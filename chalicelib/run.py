@@ -53,8 +53,9 @@ class Run:
     header: list[str] = field(default_factory=list)  # the file's column names, once planned
     input_sha256: str | None = None    # the input file's SHA-256 and size, taken while planning scanned it
     input_bytes: int | None = None
-    # the version of the input the plan read, which every later read of it asks for (chalicelib.storage: an
-    # S3 VersionId or ETag, a local file's inode, size and time); None for a run planned before versions were kept
+    # the version of the input the run was asked for, pinned when it was queued, which every read of it asks for
+    # (chalicelib.storage: an S3 VersionId or ETag, a local file's inode, size and time); None for a run queued
+    # before versions were kept
     input_version: str | None = None
     # the reconciliation report, once written at the run's end: {balanced, report, generated_at}; or, when it
     # could not be built on any attempt, {failed, failed_at} (chalicelib.reconciliation.Reconciler.give_up)

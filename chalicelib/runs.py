@@ -366,7 +366,8 @@ class RunStore:
                     input_sha256: str | None = None, input_bytes: int | None = None,
                     input_version: str | None = None) -> bool:
         """Keep the plan's counts, the file's header, and the file's identity (SHA-256, size, and the version
-        the plan read) as planned."""
+        the plan read: the one the run was queued with, or for a run queued before versions were kept, the one
+        it found) as planned."""
         at = now_iso()
         identity = {":sha": input_sha256, ":bytes": input_bytes, ":version": input_version}
         sets = "".join(f", {name} = {key}" for name, key in (("input_sha256", ":sha"), ("input_bytes", ":bytes"),

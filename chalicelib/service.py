@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 
 from chalicelib.access import DEFAULT_TENANT, Caller
 from chalicelib.credentials import check_outbound
-from chalicelib.errors import InvalidRequest, RecordTypeNotFound, RunConflict, RunNotFound, TooManyRequests, cut
+from chalicelib.errors import (InputFileError, InvalidRequest, RecordTypeNotFound, RunConflict, RunNotFound,
+                               TooManyRequests, cut)
 from chalicelib.messages import ChunkMessage
 from chalicelib.models import MigrationRequest, OutputMode, RetryRequest, RunStatus
 from chalicelib.notifications import check_notify
@@ -75,8 +76,12 @@ class MigrationService:
         With an Idempotency-Key (or a `run_id` chosen by the caller, as uploads
         do) a repeat of the same request answers the run it made; the same key
         with another request is a conflict. Keys are the tenant's own: another
-        tenant's same key names another run. `input_version` pins the file to
-        the version an upload's notification names (never a request's to choose).
+        tenant's same key names another run.
+
+        The run reads its file as it is now (chalicelib.storage pins its
+        version), or at `input_version`, the version an upload's notification
+        names (never a request's to choose): a file replaced before the run is
+        planned does not change what it migrates.
         """
         request = self.checked_request(caller, body)
         if idempotency_key is not None:
@@ -95,8 +100,13 @@ class MigrationService:
             raise TooManyRequests(f"this tenant has {active} migrations pending or running, its limit; start "
                                   f"this one when one of them ends", retry_after_seconds=60)
         source = self.data_root.resolve(request.file_path, "file_path")
-        if not source.exists():
-            raise InvalidRequest(f"file_path: file not found: {cut(request.file_path)}")
+        try:
+            if input_version is None:
+                source = source.pin()  # finds it, or raises
+            elif not (source := source.at_version(input_version)).exists():
+                raise InputFileError("the upload's version is gone")
+        except InputFileError:
+            raise InvalidRequest(f"file_path: file not found: {cut(request.file_path)}") from None
         self.data_root.output_folder(request.output_dir)
         run_id = run_id or str(uuid.uuid4())
         # The webhook's key is stored once the run exists; a worker that needs it sooner (a cancel at once)
@@ -104,7 +114,7 @@ class MigrationService:
         webhook_key = self.vault.webhook_secret_name(run_id) if request.notify else None
         run = Run.from_request(run_id, request, fingerprint, now_iso(), tenant=caller.tenant,
                                started_by=caller.principal, notify_secret_ref=webhook_key)
-        run.input_version = input_version
+        run.input_version = source.version
         if not self.store.create(run):  # a concurrent repeat created it first
             return self._repeat(self.store.get(run.run_id), fingerprint)
         if request.notify is not None:

@@ -5,7 +5,7 @@ service reads or writes. It refuses absolute paths, `..`, links that lead
 outside the root and buckets that are not the stage's own.
 
 A run reads its input many times (the plan, each chunk, a retry, the reconciliation report), so the input
-is pinned when planning begins: `pin()` takes the version the file is at, `at_version()` reads that
+is pinned when the run is queued: `pin()` takes the version the file is at, `at_version()` reads that
 version only. In S3 (the data bucket keeps versions) a pinned read asks for that VersionId, so a file
 uploaded again under the same key while a run goes on leaves the run reading the file it planned; a
 bucket without versions pins the ETag and a changed object is refused (If-Match). A local file is
@@ -23,7 +23,7 @@ from chalicelib.errors import InputFileError, InvalidRequest, cut
 
 BLOCK_SIZE = 8 * 1024 * 1024
 ETAG_VERSION = "etag:"  # a pin of an object in a bucket without versions: its ETag, not a VersionId
-CHANGED = "the file changed since the run was planned"
+CHANGED = "the file changed after the run was queued"
 
 
 class StoredFile(Protocol):
@@ -94,7 +94,7 @@ class LocalFile:
         """The open file is the pinned version: the same inode (not a file renamed over it), size and
         modification time (not written to in place)."""
         if self.version is not None and _local_version(os.fstat(f.fileno())) != self.version:
-            raise InputFileError(f"{CHANGED} (its size or modification time is not what the plan read)")
+            raise InputFileError(f"{CHANGED} (another file, or its size or modification time is not what it was)")
 
     def write_bytes(self, data: bytes) -> None:
         os.makedirs(os.path.dirname(self.path), exist_ok=True)

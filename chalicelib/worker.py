@@ -92,8 +92,9 @@ class Worker:
         self.store.advance_step(run_id, Step.FILE_READING)
         spec = self.specs[run.record_type]
         try:
-            # Pinned: the chunks, a retry and the report read the version this plan reads (chalicelib.storage):
-            # an upload's own (its notification named it), else the file as it is now.
+            # Pinned: the chunks, a retry and the report read the version this plan reads (chalicelib.storage), the
+            # one the trigger pinned (the file as it was asked for, an upload's own); a run queued before versions
+            # were kept has none, and takes the file as it is now.
             file = self._input(run, run.input_version) if run.input_version else self._input(run).pin()
             parts = fan_out_parts(run, run.input_format, file.size(), self.settings, file.version)
             if parts:  # a big file: several workers plan it (chalicelib.fanout)

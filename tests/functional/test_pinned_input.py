@@ -83,15 +83,15 @@ def test_a_local_file_replaced_while_its_run_goes_on_fails_the_chunks_that_would
             for line in open(os.path.join(harness.output_dir(run_id), "errors", part))]
     assert [r["row"] for r in rows] == list(range(101, 251))
     assert {(r["rule"], r["message"]) for r in rows} == {
-        ("chunk_failed", "the file changed since the run was planned (its size or modification time is not "
-                         "what the plan read)")}
+        ("chunk_failed", "the file changed after the run was queued (another file, or its size or modification "
+                         "time is not what it was)")}
     # AND the reconciliation report does not balance: the file it would read the failed chunks from again is
     # not the one planned, and it says so
     report = harness.get(f"/api/v1/migrations/{run_id}/reconciliation").json_body
     checks = {c["check"]: c for c in report["checks"]}
     assert report["balanced"] is False and checks["chunks_accounted"]["ok"] is False
     assert checks["chunks_accounted"]["detail"].startswith(
-        "chunk 2 could not be read: the file changed since the run was planned")
+        "chunk 2 could not be read: the file changed after the run was queued")
 
 
 def upload_event(bucket: str, key: str, version_id: str, sequencer: str) -> dict:
@@ -120,3 +120,32 @@ def test_a_file_uploaded_twice_before_its_first_run_is_planned_gives_each_run_it
         assert status["status"] == "completed", status
         claims.append([d["claim_number"] for d in read_jsonl(harness.output_dir(run["run_id"], "data/output"))])
     assert claims == [[f"DC{n:08d}" for n in range(1, 121)], [f"DC{n:08d}" for n in range(501, 531)]]
+
+
+def test_a_run_migrates_its_file_as_it_was_when_it_was_asked_for(harness):
+    # GIVEN a run asked for of a file in the data bucket, not yet planned
+    s3, bucket, key = boto3.client("s3"), os.environ["DATA_BUCKET"], "data/input/asked.csv"
+    asked = s3.put_object(Bucket=bucket, Key=key, Body=csv_of(range(1, 51)).encode())["VersionId"]
+    in_bucket = harness.trigger(file_path=f"s3://{bucket}/{key}", record_type="disability", output_mode="file")
+    # AND one of a local file, not yet planned either
+    path = write(harness, "data/input/asked.csv", csv_of(range(1, 51)))
+    local = harness.trigger(file_path=path, record_type="disability", output_mode="file")
+    # WHEN both files are replaced before any plan is made
+    s3.put_object(Bucket=bucket, Key=key, Body=csv_of(range(701, 731)).encode())
+    full = os.path.join(harness.data_root, path)
+    with open(full + ".new", "w", newline="") as f:
+        f.write(csv_of(range(701, 751)))
+    os.replace(full + ".new", full)
+    harness.drain()
+    # THEN the bucket's run migrated the version it was asked for, all 50 records of it
+    status = harness.status(in_bucket)
+    assert status["status"] == "completed" and status["progress"]["success_count"] == 50, status
+    assert [d["claim_number"] for d in read_jsonl(harness.output_dir(in_bucket))] == [f"DC{n:08d}" for n in
+                                                                                    range(1, 51)]
+    report = harness.get(f"/api/v1/migrations/{in_bucket}/reconciliation").json_body
+    assert report["balanced"] is True and report["input"]["version"] == asked
+    # AND the local file's run, whose file has no older version to read, failed saying why, migrating nothing
+    status = harness.status(local)
+    assert status["status"] == "failed" and status["progress"]["total_records"] == 0, status
+    assert status["error_message"] == (f"{path}: the file changed after the run was queued (another file, "
+                                       "or its size or modification time is not what it was)")

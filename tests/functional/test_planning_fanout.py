@@ -119,5 +119,5 @@ def test_a_file_replaced_while_its_plan_fans_out_fails_the_run_and_says_why(fann
     # THEN the run failed at its first range, before it was planned, saying the file changed, quoting none of it
     status = fanned_out.status(run_id)
     assert status["status"] == "failed" and status["progress"]["total_records"] == 0, status
-    assert status["error_message"] == (f"{path}: the file changed since the run was planned (its size or "
-                                       "modification time is not what the plan read)")
+    assert status["error_message"] == (f"{path}: the file changed after the run was queued (another file, "
+                                       "or its size or modification time is not what it was)")

@@ -111,7 +111,7 @@ def test_a_pinned_local_file_reads_while_it_is_the_same_and_refuses_one_put_in_i
     (tmp_path / "new.csv").write_bytes(b"id\n7\n8\n")
     os.replace(tmp_path / "new.csv", path)
     for read in (lambda: pinned.read_range(3, 5), pinned.read_bytes, lambda: list(pinned.iter_blocks())):
-        with pytest.raises(InputFileError, match=r"^the file changed since the run was planned \(") as raised:
+        with pytest.raises(InputFileError, match=r"^the file changed after the run was queued \(") as raised:
             read()
         assert "7" not in str(raised.value) and "8" not in str(raised.value)  # no content in the message
     # unpinned, the file is read as it is now; pinned again, too
@@ -128,7 +128,7 @@ def test_a_pinned_local_file_written_in_place_is_refused(tmp_path):
         f.write(b"9")
     stat = os.stat(path)
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))  # ...written a moment later
-    with pytest.raises(InputFileError, match="changed since the run was planned"):
+    with pytest.raises(InputFileError, match="changed after the run was queued"):
         pinned.read_range(3, 5)
 
 
@@ -161,7 +161,7 @@ def test_a_pinned_object_in_a_versioned_bucket_is_read_as_planned_after_it_is_up
     # a version deleted since (its lifecycle expired it) is refused, and says why
     bucket.delete_object(Bucket="stage-bucket", Key="in.csv", VersionId=first)
     for read in (lambda: pinned.read_range(3, 5), pinned.exists, pinned.size):
-        with pytest.raises(InputFileError, match=r"changed since the run was planned \(the version it planned was"):
+        with pytest.raises(InputFileError, match=r"changed after the run was queued \(the version it planned was"):
             read()
     assert not S3Object("stage-bucket", "gone.csv", lambda: bucket).exists()  # unpinned, a missing key is no error
 
@@ -174,7 +174,7 @@ def test_a_pinned_object_in_a_bucket_without_versions_is_refused_once_replaced(b
     pinned = S3Object("stage-bucket", "in.csv", lambda: bucket).pin()
     assert pinned.version.startswith(ETAG_VERSION) and pinned.read_range(3, 5) == b"1\n"
     bucket.put_object(Bucket="stage-bucket", Key="in.csv", Body=b"id\n7\n8\n")
-    with pytest.raises(InputFileError, match=r"changed since the run was planned \(the object was replaced\)"):
+    with pytest.raises(InputFileError, match=r"changed after the run was queued \(the object was replaced\)"):
         pinned.read_range(3, 5)
     for read in (lambda: list(pinned.iter_blocks()), pinned.exists):
         with pytest.raises(InputFileError, match="the object was replaced"):
