@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import stat
 from dataclasses import dataclass
 from typing import Callable, Iterator, Protocol
 
@@ -49,9 +50,12 @@ class LocalFile:
 
     def pin(self) -> "LocalFile":
         try:
-            return self.at_version(_local_version(os.stat(self.path)))
-        except FileNotFoundError:
-            raise InputFileError("file not found (it was moved or deleted after the run was queued)") from None
+            found = os.stat(self.path)
+        except (FileNotFoundError, NotADirectoryError):
+            found = None
+        if found is None or not stat.S_ISREG(found.st_mode):  # a folder is no file to migrate
+            raise InputFileError("file not found (it was moved or deleted after the run was queued)")
+        return self.at_version(_local_version(found))
 
     def at_version(self, version: str | None) -> "LocalFile":
         return LocalFile(self.path, self.uri, version)
@@ -109,8 +113,8 @@ class LocalFile:
         return LocalFile(os.path.join(self.path, name), posixpath.join(self.uri, name))
 
 
-def _local_version(stat: os.stat_result) -> str:
-    return f"{stat.st_ino}:{stat.st_size}:{stat.st_mtime_ns}"
+def _local_version(found: os.stat_result) -> str:
+    return f"{found.st_ino}:{found.st_size}:{found.st_mtime_ns}"
 
 
 @dataclass(frozen=True)

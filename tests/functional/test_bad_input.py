@@ -34,6 +34,8 @@ def nothing_changed(harness) -> None:
     ({"batch_size": "10"}, 422, "batch_size: must be an integer"),
     ({"colour": "blue"}, 422, "colour: unknown field"),
     ({"file_path": "data/input/nope.csv"}, 422, "file_path: file not found"),
+    ({"file_path": "data/input"}, 422, "file_path: file not found"),  # a folder
+    ({"file_path": "data/input/sample_claim_data.csv/x.csv"}, 422, "file_path: file not found"),  # under a file
     ({"file_path": "../etc/passwd"}, 422, "file_path: must not contain '..'"),
     ({"file_path": "data/../../x.csv"}, 422, "file_path: must not contain '..'"),
     ({"file_path": "/etc/passwd"}, 422, "file_path: must be relative to the data root"),

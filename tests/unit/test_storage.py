@@ -133,8 +133,11 @@ def test_a_pinned_local_file_written_in_place_is_refused(tmp_path):
 
 
 def test_a_pinned_local_file_that_is_gone_says_so(tmp_path):
-    with pytest.raises(InputFileError, match="file not found"):
-        LocalFile(str(tmp_path / "missing.csv"), "missing.csv").pin()
+    (tmp_path / "a-folder").mkdir()
+    (tmp_path / "a-file").write_bytes(b"x")
+    for name in ("missing.csv", "a-folder", "a-file/under-a-file.csv"):
+        with pytest.raises(InputFileError, match="file not found"):
+            LocalFile(str(tmp_path / name), name).pin()
 
 
 @pytest.fixture
