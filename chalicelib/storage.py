@@ -25,6 +25,7 @@ from chalicelib.errors import InputFileError, InvalidRequest, cut
 BLOCK_SIZE = 8 * 1024 * 1024
 ETAG_VERSION = "etag:"  # a pin of an object in a bucket without versions: its ETag, not a VersionId
 CHANGED = "the file changed after the run was queued"
+GONE = "file not found (it was moved or deleted after the run was queued)"
 
 
 class StoredFile(Protocol):
@@ -54,7 +55,7 @@ class LocalFile:
         except (FileNotFoundError, NotADirectoryError):
             found = None
         if found is None or not stat.S_ISREG(found.st_mode):  # a folder is no file to migrate
-            raise InputFileError("file not found (it was moved or deleted after the run was queued)")
+            raise InputFileError(GONE)
         return self.at_version(_local_version(found))
 
     def at_version(self, version: str | None) -> "LocalFile":
@@ -134,7 +135,7 @@ class S3Object:
             head = self.client_factory().head_object(Bucket=self.bucket, Key=self.key)
         except ClientError as err:
             if err.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
-                raise InputFileError("file not found (it was moved or deleted after the run was queued)") from None
+                raise InputFileError(GONE) from None
             raise
         version_id = head.get("VersionId")
         # A bucket without versions answers no VersionId (or "null", when versioning was suspended).

@@ -36,7 +36,7 @@ from chalicelib.reconciliation import HashingSource, Reconciler, write_plan
 from chalicelib.records.totals import chunk_totals
 from chalicelib.run import Run
 from chalicelib.runs import RunStore
-from chalicelib.storage import DataRoot, StoredFile
+from chalicelib.storage import GONE, DataRoot, StoredFile
 from chalicelib.webhooks import WebhookSender
 from chalicelib.work_queue import WorkQueue
 
@@ -180,7 +180,7 @@ class Worker:
         except InvalidRequest as err:
             raise InputFileError(str(err.detail)) from None
         if not source.exists():
-            raise InputFileError("file not found (it was moved or deleted after the run was queued)")
+            raise InputFileError(GONE)
         return source
 
     # -------------------------------------------------------------------- chunks
