@@ -96,6 +96,14 @@ def migration_reconciliation(run_id):
     return service().reconciliation(caller(Role.VIEWER), run_id)
 
 
+# A report that could not be built or queued (its run's flag says so), asked for again once what failed is mended.
+@api_route(API + "/{run_id}/reconciliation", methods=["POST"], content_types=["*/*"])
+@answers_json
+def rebuild_reconciliation(run_id):
+    no_body(app.current_request, "rebuilding a report")
+    return service().rebuild_report(caller(Role.OPERATOR, changes_state=True), run_id)
+
+
 @api_route(API + "/{run_id}/audit", methods=["GET"])
 @answers_json
 def migration_audit(run_id):

@@ -449,8 +449,15 @@ class CancelAnswer(Answer):
     cancelled: Literal[True]
 
 
+class ReportRequested(Answer):
+    run_id: RunId
+    message: str
+
+
 class AuditEntry(Answer):
-    action: Literal["started", "cancelled", "retried"]
+    action: Literal["started", "cancelled", "retried", "report_requested"] = Field(
+        description="`report_requested`: the run's reconciliation report, which could not be built or queued, "
+                    "was asked for again.")
     by: str = Field(description="`key:<key id>`, an IAM ARN, `upload`, or `anonymous` on an open stage.")
     at: Timestamp
 

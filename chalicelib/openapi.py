@@ -205,9 +205,18 @@ ROUTES: dict[tuple[str, str], Operation] = {
         description="Records read, delivered, rejected (by rule) and not processed, and the spec's control totals "
                     "by group, with the checks that they balance (docs/reconciliation.md). Written when the run "
                     "ends, beside its outputs. 409: the run has not ended, or its report is not written yet."),
+    ("POST", MIGRATIONS + "/{run_id}/reconciliation"): Operation(
+        "Build a run's reconciliation report again", "migrations", role="operator", answer=answers.ReportRequested,
+        statuses=(409, 422),
+        description="For a run whose status says its report could not be built on any attempt, or could not be "
+                    "queued (`reconciliation.failed`): once what failed is mended, queues the report again and "
+                    "notes who asked in the run's audit trail. The report's route answers 409 until it is written. "
+                    "409: the run has not ended, or its report is written or being built already. Takes no body: a "
+                    "request with one is a 422."),
     ("GET", MIGRATIONS + "/{run_id}/audit"): Operation(
         "A run's audit trail", "migrations", role="viewer", answer=answers.AuditAnswer,
-        description="Who started, cancelled and retried the run, and when."),
+        description="Who started, cancelled and retried the run, and asked again for its reconciliation report, "
+                    "and when."),
     ("POST", "/api/v1/keys"): Operation(
         "Issue an API key", "keys", role="admin", answer=answers.KeyIssued, success=201, request=KeyRequest,
         description="For the caller's own tenant. The answer is the only place the key is ever shown."),

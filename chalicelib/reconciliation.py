@@ -109,9 +109,9 @@ def report_answer(run: Run, data_root: DataRoot) -> dict:
         raise RunConflict(f"Migration {run.run_id} ended, but its reconciliation report is not written yet; "
                           f"try again in a few seconds")
     if "failed" in run.reconciliation:
-        raise RunConflict(f"Migration {run.run_id} ended, but its reconciliation report could not be built on any "
-                          f"attempt ({run.reconciliation['failed_at']}): the worker's log says why. Sending the "
-                          f"run's reconcile message to the work queue again builds it (docs/reconciliation.md)")
+        raise RunConflict(f"Migration {run.run_id} ended, but {run.reconciliation['failed']} "
+                          f"({run.reconciliation['failed_at']}): the worker's log says why. Once that is mended, "
+                          f"POST .../{run.run_id}/reconciliation builds it again (docs/reconciliation.md)")
     folder, _ = run_folder(run, data_root)
     report = folder.child(REPORT_NAME)
     if not report.exists():

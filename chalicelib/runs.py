@@ -394,6 +394,18 @@ class RunStore:
             condition += " AND completed_at = :ended"
         return self._update(run_id, "SET reconciliation = :reconciliation", values, condition=condition)
 
+    def request_report(self, run_id: str, by: str) -> bool:
+        """Take the failure flag off an ended run's reconciliation (docs/reconciliation.md), so that the report
+        asked for again reads "not written yet" until it is, and note who asked in the audit trail. False
+        unless the run has ended and its report is flagged as failed: a request made twice at once takes the
+        flag off once."""
+        return self._conditional_update(
+            run_id, "SET audit = list_append(if_not_exists(audit, :none), :audit) REMOVE reconciliation",
+            {":none": [], ":audit": [audit_entry("report_requested", by, now_iso())],
+             ":pending": RunStatus.PENDING.value, ":running": RunStatus.RUNNING.value},
+            condition="NOT #status IN (:pending, :running) AND attribute_exists(reconciliation.#failed)",
+            names={"#failed": "failed"}) is not None
+
     def note_live(self, run_id: str, chunk: int, records: int) -> bool:
         """Note the records a chunk's current attempt has delivered so far (progress per delivery call,
         chalicelib.progress): its own entry, overwritten, so an attempt after a failed one starts it again.

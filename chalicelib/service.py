@@ -29,7 +29,7 @@ from chalicelib.observability import RUNS_FINISHED, RUNS_STARTED, log, record
 from chalicelib import run_view
 from chalicelib import progress
 from chalicelib.listing import MAX_COUNTED, MAX_READ_PER_PAGE, ListQuery, encode_cursor
-from chalicelib.reconciliation import report_answer
+from chalicelib.reconciliation import flag_report_failed, report_answer
 from chalicelib.run import Run
 from chalicelib.runs import RunStore, now_iso
 from chalicelib.storage import DataRoot, part_name
@@ -197,6 +197,30 @@ class MigrationService:
     def reconciliation(self, caller: Caller, run_id: str) -> dict:
         """The run's reconciliation report (chalicelib.reconciliation); a 409 until it is written."""
         return report_answer(self._get(caller, run_id), self.data_root)
+
+    def rebuild_report(self, caller: Caller, run_id: str) -> dict:
+        """Queue again the report of an ended run whose report could not be built or queued (its flag says so),
+        once what failed is mended: the run's tenant does it here, without reaching the work queue itself. Building
+        a report again reads the same markers and file, so it changes nothing but the flag."""
+        run = self._get(caller, run_id)
+        if run.active:
+            raise RunConflict(f"Migration {run_id} is {run.status.value}: its reconciliation report is built when "
+                              f"it ends")
+        if not self.store.request_report(run_id, caller.principal):
+            state = (self.store.get(run_id) or run).reconciliation
+            raise RunConflict(f"Migration {run_id}'s reconciliation report " + (
+                "is written: read it with GET .../reconciliation" if state and "failed" not in state else
+                "is being built already" if not state else "changed meanwhile; read the run's status and try again"))
+        try:
+            self.queue.send_reconcile(run_id)
+        except Exception:
+            # Flagged again, so that it can be asked for again, rather than "not written yet" for ever.
+            flag_report_failed(self.store, self.store.get(run_id) or run, "the reconciliation report could not be "
+                                                                          "queued")
+            raise
+        log("reconciliation asked for again", run_id=run_id)
+        return {"run_id": run_id, "message": f"Migration {run_id}: its reconciliation report is being built again; "
+                                             f"GET .../reconciliation answers 409 until it is written"}
 
     def running(self, caller: Caller) -> dict:
         runs = self.store.list_active(caller.tenant)

@@ -27,7 +27,7 @@ from migrate_cli.files import FileProblem, service_path, upload
 from migrate_cli.render import (ERROR_COLUMNS, console, errors_table, outcome, preview_tables, reconciliation_tables,
                                 record_types_table, running_table, runs_table, status_table, trigger_table)
 from migrate_cli.settings import Settings, SettingsError, resolve
-from migrate_cli.watch import WaitTimeout, wait_for_end
+from migrate_cli.watch import WaitTimeout, wait_for_end, wait_for_report
 
 EXIT_OK, EXIT_BAD_OUTCOME, EXIT_REFUSED, EXIT_CANCELLED, EXIT_UNREACHABLE, EXIT_TIMEOUT = 0, 1, 2, 3, 4, 5
 EXIT_INTERRUPTED = 130
@@ -516,11 +516,22 @@ def record_types(ctx: click.Context) -> None:
 
 @cli.command()
 @click.argument("run_id", metavar="RUN")
+@click.option("--rebuild", is_flag=True, help="Ask again for a report that could not be built or queued (the run's "
+                                              "status says so), wait until it is written, and show it.")
+@click.option("--poll", type=click.FloatRange(min=0.1), default=1.0, show_default=True,
+              help="With --rebuild: seconds between two status polls while waiting.")
+@click.option("--timeout", type=click.FloatRange(min=0), default=300, show_default=True,
+              help="With --rebuild: stop waiting for the report after so many seconds (exit 5).")
 @common_options
 @click.pass_context
-def reconcile(ctx: click.Context, run_id: str) -> None:
+def reconcile(ctx: click.Context, run_id: str, rebuild: bool, poll: float, timeout: float) -> None:
     """A finished run's reconciliation report; exit 1 when it does not balance."""
-    report = _api(ctx).reconciliation(run_id)
+    api = _api(ctx)
+    if rebuild:
+        click.echo(api.rebuild_reconciliation(run_id)["message"], err=True)
+        report = wait_for_report(api, run_id, poll=poll, timeout=timeout)
+    else:
+        report = api.reconciliation(run_id)
     emit(report) if _as_json(ctx) else show(*reconciliation_tables(report))
     if report.get("balanced") is not True:
         ctx.exit(EXIT_BAD_OUTCOME)

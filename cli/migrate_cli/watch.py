@@ -20,7 +20,7 @@ UNANSWERED_POLLS = 5
 
 
 class WaitTimeout(Exception):
-    """The run did not end within --timeout (it goes on; the client only stopped waiting)."""
+    """What was waited for did not come within --timeout (the service goes on; the client only stopped waiting)."""
 
 
 class Gauge:
@@ -107,3 +107,16 @@ def wait_for_end(api: MigrationApi, run_id: str, *, poll: float = 1.0, timeout: 
     finally:
         if bar is not None:
             bar.stop()
+
+
+def wait_for_report(api: MigrationApi, run_id: str, *, poll: float = 1.0, timeout: float | None = None) -> dict:
+    """Poll an ended run's status until its reconciliation report is written (answer the report) or flagged as
+    failed again (the report's route then answers the 409 saying why, raised as the ApiError it is)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        if api.status(run_id).get("reconciliation") is not None:
+            return api.reconciliation(run_id)
+        if deadline is not None and time.monotonic() > deadline:
+            raise WaitTimeout(f"run {run_id}'s reconciliation report was not written after {timeout:g}s "
+                              f"(it is still being built)")
+        time.sleep(poll)

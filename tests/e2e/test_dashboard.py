@@ -492,6 +492,44 @@ def test_the_cancel_button_stops_a_slow_api_run_where_it_is(local_stack, chromiu
     wait_for(lambda: work_queue_depth(local_stack) == 0, 300, "the work queue to drain")
 
 
+@pytest.mark.timeout(600)
+def test_a_report_that_could_not_be_built_is_built_again_from_its_page(local_stack, chromium, request):
+    from tests.e2e.faults import set_target_faults
+    # GIVEN a run whose reconciliation report cannot be written: a folder stands where the report goes (as a
+    # full or read-only disk would stop it), made while the run is still delivering to a slow target
+    write_file(local_stack, "data/dashboard/unreported.csv", "absence", 40, 43, 0.0)
+    set_target_faults(local_stack, latency_ms=300)
+    try:
+        run_id = local_stack.trigger(file_path="data/dashboard/unreported.csv", record_type="absence",
+                                     output_mode="api", batch_size=1, output_dir="data/dashboard-reports")["run_id"]
+        blocker = os.path.join(local_stack.data_root, "data/dashboard-reports", run_id, "reconciliation.json")
+        os.makedirs(blocker)
+        assert local_stack.wait_until_finished(run_id, timeout=300)["status"] == "completed"
+    finally:
+        set_target_faults(local_stack)
+    # WHEN every attempt to build it has failed (its message reached the dead-letter queue)
+    wait_for(lambda: (local_stack.status(run_id)["reconciliation"] or {}).get("failed"), 120, "the report's failure")
+    # THEN its page says the report is not built, and offers to build it again
+    run_page(chromium, local_stack, run_id, "completed")
+    wait_for(lambda: js(chromium, "return document.getElementById('recon-flag').textContent") == "report not built",
+             SHOW_SECONDS * 2, "the report flagged as not built")
+    said = js(chromium, "return document.getElementById('recon-state').textContent")
+    assert said.startswith("Not built: ") and "could not be built on any attempt" in said
+    assert not js(chromium, "return document.getElementById('recon-rebuild').disabled")
+    keep_screenshot(chromium, request, "report-not-built")
+    # WHEN the cause is mended, and the button is clicked and confirmed
+    os.rmdir(blocker)
+    click(chromium, "recon-rebuild", confirm=True)
+    # THEN the page says so, and shows the report once a worker has built it, balanced
+    wait_for(lambda: "being built again" in js(chromium, "return document.getElementById('run-message').textContent"),
+             SHOW_SECONDS, "the rebuild's answer")
+    wait_for(lambda: js(chromium, "return document.getElementById('recon-flag').textContent") == "balanced",
+             SHOW_SECONDS * 2, "the report built again")
+    assert js(chromium, "return document.getElementById('recon-rebuild').disabled")
+    assert not js(chromium, "return document.getElementById('dl-recon').disabled")
+    assert [a["action"] for a in get(local_stack, f"/{run_id}/audit")["audit"]] == ["started", "report_requested"]
+
+
 @pytest.mark.timeout(900)
 def test_the_retry_button_processes_the_failed_chunks_again(chromium, request, tmp_path):
     from local_stack.child import start_stack

@@ -241,15 +241,33 @@ def test_a_report_that_could_not_be_built_says_so_until_its_message_comes_again(
     answer = harness.get(f"{API}/{run_id}/reconciliation")
     assert answer.status_code == 409
     assert "could not be built on any attempt" in answer.json_body["detail"]
+    assert f"POST .../{run_id}/reconciliation builds it again" in answer.json_body["detail"]
     assert "try again" not in answer.json_body["detail"]
-    # WHEN the message is sent to the work queue again (what docs/reconciliation.md tells an operator to do)
-    harness.deliver(reconcile)
-    # THEN the report is built and replaces the flag
+    # WHEN an operator asks for it again (what docs/reconciliation.md says to do once the cause is mended)
+    # (the copy the test took from the work queue is gone from it, as the redrive would have moved it)
+    harness.sqs.delete_message(QueueUrl=harness.queue_urls["work"], ReceiptHandle=reconcile["ReceiptHandle"])
+    asked = harness.client.http.post(f"{API}/{run_id}/reconciliation")
+    assert asked.status_code == 200, asked.body
+    assert asked.json_body["run_id"] == run_id and "being built again" in asked.json_body["message"]
+    # THEN until a worker builds it, the report is "not written yet", and asking twice queues it once
+    assert harness.status(run_id)["reconciliation"] is None
+    assert "not written yet" in harness.get(f"{API}/{run_id}/reconciliation").json_body["detail"]
+    twice = harness.client.http.post(f"{API}/{run_id}/reconciliation")
+    assert twice.status_code == 409 and "being built already" in twice.json_body["detail"]
+    (queued,) = harness.receive()
+    assert json.loads(queued["Body"]) == {"run_id": run_id, "kind": "reconcile"}
+    assert harness.get(f"{API}/{run_id}/audit").json_body["audit"][-1]["action"] == "report_requested"
+    harness.deliver(queued)
+    # AND the report is built and replaces the flag
     report = reconciliation(harness, run_id)
     assert report["balanced"] is True, failed_checks(report)
     assert harness.status(run_id)["reconciliation"] == {
         "balanced": True, "report": f"data/output/{run_id}/reconciliation.json",
         "generated_at": report["generated_at"]}
+    # AND a written report is not queued again
+    written = harness.client.http.post(f"{API}/{run_id}/reconciliation")
+    assert written.status_code == 409 and "is written" in written.json_body["detail"]
+    assert harness.receive() == []
 
 
 def test_validate_only_run_reports_valid_records_as_validated(harness):
@@ -278,3 +296,18 @@ def test_endpoint_answers_409_while_running_and_404_for_an_unknown_run(harness):
     assert running.status_code == 409 and "written when it ends" in running.json_body["detail"]
     assert harness.get(f"{API}/6f1c1c1e-0000-4000-8000-000000000000/reconciliation").status_code == 404
     assert harness.get(f"{API}/not-a-run/reconciliation").status_code == 404
+
+
+
+def test_asking_for_a_report_again_is_refused_while_the_run_goes_with_a_body_and_for_an_unknown_run(harness):
+    path = write(harness, SMALL, HEADER + "\n" + record(1) + "\n")
+    run_id = harness.trigger(file_path=path, record_type="disability", output_mode="file")
+    going = harness.client.http.post(f"{API}/{run_id}/reconciliation")
+    assert going.status_code == 409 and "built when it ends" in going.json_body["detail"]
+    with_body = harness.post(f"{API}/{run_id}/reconciliation", {"rebuild": True})
+    assert with_body.status_code == 422 and "takes no body" in with_body.json_body["detail"]
+    for unknown in ("6f1c1c1e-0000-4000-8000-000000000000", "not-a-run"):
+        assert harness.client.http.post(f"{API}/{unknown}/reconciliation").status_code == 404
+    # Nothing was queued or noted: the plan is the only message, the trail holds the start only
+    assert [json.loads(m["Body"])["kind"] for m in harness.receive()] == ["plan"]
+    assert [a["action"] for a in harness.get(f"{API}/{run_id}/audit").json_body["audit"]] == ["started"]

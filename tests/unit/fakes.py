@@ -265,6 +265,14 @@ class FakeRunStore:
         current.reconciliation = dict(reconciliation)
         return True
 
+    def request_report(self, run_id: str, by: str) -> bool:
+        current = self.runs.get(run_id)
+        if current is None or current.active or "failed" not in (current.reconciliation or {}):
+            return False
+        current.reconciliation = None
+        current.audit.append(audit_entry("report_requested", by, now_iso()))
+        return True
+
     def uncount_failed_chunk(self, run_id: str, marker: dict) -> bool:
         markers = self.markers.get(run_id, {})
         chunk = int(marker["chunk"])

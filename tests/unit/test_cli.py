@@ -416,6 +416,42 @@ def test_reconcile_of_a_run_still_going_says_the_services_detail(service, migrat
     assert result.exit_code == 2 and "has not ended yet" in result.stderr
 
 
+def test_reconcile_rebuild_asks_again_waits_for_the_report_and_shows_it(service, migrate):
+    # GIVEN a run whose report was flagged as not built, and a service that builds it once asked
+    service.answer("POST", f"{API}/{RUN}/reconciliation",
+                   (200, {"run_id": RUN, "message": f"Migration {RUN}: its reconciliation report is being built "
+                                                    f"again"}))
+    written = {"balanced": True, "report": f"data/output/{RUN}/reconciliation.json",
+               "generated_at": "2025-01-15T10:31:00Z"}
+    service.answer("GET", f"{API}/status/{RUN}", (200, {**status_doc("completed", "completed", 300), "reconciliation": None}),
+                   (200, {**status_doc("completed", "completed", 300), "reconciliation": written}))
+    service.answer("GET", f"{API}/{RUN}/reconciliation", (200, reconciliation_report(True)))
+    # WHEN it is asked for again
+    result = migrate("reconcile", RUN, "--rebuild", "--poll", "0.1")
+    # THEN the request is made once, the report read once it is written, and shown
+    assert result.exit_code == 0, result.output
+    assert "being built again" in result.stderr and "BALANCED" in result.stdout
+    assert len(service.requests("POST", f"{API}/{RUN}/reconciliation")) == 1
+    assert len(service.requests("GET", f"{API}/status/{RUN}")) == 2
+    assert len(service.requests("GET", f"{API}/{RUN}/reconciliation")) == 1
+
+
+def test_reconcile_rebuild_refused_or_failed_again_says_the_services_detail(service, migrate):
+    service.answer("POST", f"{API}/{RUN}/reconciliation",
+                   (409, {"detail": f"Migration {RUN}'s reconciliation report is written: read it"}))
+    refused = migrate("reconcile", RUN, "--rebuild")
+    assert refused.exit_code == 2 and "is written" in refused.stderr
+    assert service.requests("GET", f"{API}/status/{RUN}") == []
+    # A report that fails again: the status flags it, and the report's 409 says why
+    service.answer("POST", f"{API}/{RUN}/reconciliation", (200, {"run_id": RUN, "message": "being built again"}))
+    service.answer("GET", f"{API}/status/{RUN}", (200, {**status_doc("completed", "completed", 300), "reconciliation": {
+        "failed": "the reconciliation report could not be built on any attempt", "failed_at": "2025-01-15T10:40:00Z"}}))
+    service.answer("GET", f"{API}/{RUN}/reconciliation", (409, {"detail": "the reconciliation report could not be "
+                                                                          "built on any attempt"}))
+    again = migrate("reconcile", RUN, "--rebuild", "--poll", "0.1")
+    assert again.exit_code == 2 and "could not be built on any attempt" in again.stderr
+
+
 # ------------------------------------------------------------------ settings
 def test_a_config_files_profile_gives_url_and_key_and_flags_win(service, migrate, tmp_path):
     config = tmp_path / "migrate.toml"

@@ -191,7 +191,7 @@ def test_an_event_the_bus_refuses_fails_nothing_and_loses_no_count(w):
     assert w.bus.published == []
 
 
-def test_a_report_that_could_not_be_queued_is_flagged_and_queued_again_builds_it(w):
+def test_a_report_that_could_not_be_queued_is_flagged_and_asked_for_again_builds_it(w):
     # GIVEN the queue refusing reconcile messages
     w.queue.refusing_reconciles = True
     # WHEN a run ends
@@ -200,11 +200,40 @@ def test_a_report_that_could_not_be_queued_is_flagged_and_queued_again_builds_it
     run = w.store.get(run_id)
     assert (run.status, run.success_count, run.error_count) == (RunStatus.COMPLETED, 4, 1)
     assert run.reconciliation["failed"] == "the reconciliation report could not be queued"
-    with pytest.raises(RunConflict, match="could not be built"):
+    with pytest.raises(RunConflict, match=r"could not be queued .*POST \.\.\./[0-9a-f-]+/reconciliation builds it"):
         w.service.reconciliation(OPEN, run_id)
-    # WHEN the message is sent again (docs/reconciliation.md), THEN the report is built and replaces the flag
-    w.worker.handle(ReconcileMessage(run_id).to_json())
+    # WHEN it is asked for again while the queue still refuses
+    with pytest.raises(ConnectionError):
+        w.service.rebuild_report(OPEN, run_id)
+    # THEN it is flagged again, so that it can be asked for once more, not "not written yet" for ever
+    assert w.store.get(run_id).reconciliation["failed"] == "the reconciliation report could not be queued"
+    assert w.queue.reconciles == []
+    # WHEN the queue takes messages again and the report is asked for again
+    w.queue.refusing_reconciles = False
+    answer = w.service.rebuild_report(OPEN, run_id)
+    # THEN the flag is off (not written yet), one message is queued, and the audit trail says who asked, each time
+    assert answer == {"run_id": run_id, "message": f"Migration {run_id}: its reconciliation report is being built "
+                                                   f"again; GET .../reconciliation answers 409 until it is written"}
+    assert w.store.get(run_id).reconciliation is None
+    assert w.queue.reconciles == [ReconcileMessage(run_id)]
+    assert [(a["action"], a["by"]) for a in w.store.get(run_id).audit][-2:] == [("report_requested", OPEN.principal)] * 2
+    # AND asking again before it is built queues nothing more
+    with pytest.raises(RunConflict, match="is being built already"):
+        w.service.rebuild_report(OPEN, run_id)
+    assert len(w.queue.reconciles) == 1
+    # WHEN the worker builds it, THEN it replaces the flag, and a written report is not queued again
+    w.worker.handle(w.queue.reconciles.pop().to_json())
     assert w.store.get(run_id).reconciliation["balanced"] is True
+    with pytest.raises(RunConflict, match="is written"):
+        w.service.rebuild_report(OPEN, run_id)
+    assert w.queue.reconciles == []
+
+
+def test_a_report_is_not_asked_for_again_while_its_run_is_going(w):
+    run_id = trigger(w)
+    with pytest.raises(RunConflict, match="pending: its reconciliation report is built when it ends"):
+        w.service.rebuild_report(OPEN, run_id)
+    assert w.queue.reconciles == [] and [a["action"] for a in w.store.get(run_id).audit] == ["started"]
 
 
 # ------------------------------------------------------------------------ webhooks
