@@ -14,6 +14,7 @@ read, so a changed file is refused. Refused reads raise InputFileError and name 
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
 import stat
@@ -106,9 +107,16 @@ class LocalFile:
         # Write then rename, so a reader never sees half a part file and a
         # redelivered chunk simply replaces its own part.
         tmp = f"{self.path}.{os.getpid()}.tmp"
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, self.path)
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.replace(tmp, self.path)
+        except BaseException:
+            # A write that failed (a full disk, a folder where the file goes) leaves nothing beside the outputs:
+            # a stray copy of a part or a report would be read as one.
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(tmp)
+            raise
 
     def child(self, name: str) -> "LocalFile":
         return LocalFile(os.path.join(self.path, name), posixpath.join(self.uri, name))

@@ -70,6 +70,16 @@ def test_local_part_files_are_replaced_whole(tmp_path):
     assert os.listdir(tmp_path / "out") == ["part.jsonl"]
 
 
+def test_a_local_write_that_fails_leaves_no_copy_beside_the_outputs(tmp_path):
+    # GIVEN a folder where the report goes (as a full or read-only disk would stop the write)
+    (tmp_path / "out" / "reconciliation.json").mkdir(parents=True)
+    report = LocalFile(str(tmp_path / "out" / "reconciliation.json"), "out/reconciliation.json")
+    # WHEN it is written, THEN the write fails, and leaves no temporary file holding the report
+    with pytest.raises(IsADirectoryError):
+        report.write_bytes(b'{"balanced": true}')
+    assert os.listdir(tmp_path / "out") == ["reconciliation.json"]
+
+
 @pytest.mark.parametrize("root, path, refused", [
     ("s3://records-bucket/", "incoming/claim", True),         # the bucket's upload prefix
     ("s3://records-bucket/", "s3://records-bucket/incoming", True),
