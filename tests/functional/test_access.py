@@ -169,15 +169,17 @@ def test_each_role_reaches_what_it_may_and_nothing_more(keyed, role):
     operator = keyed.key("operator")
     run_id = keyed.trigger(operator, file_path=a_file(keyed.harness)).json_body["run_id"]
     reads = [("GET", API), ("GET", API + "/running"), ("GET", f"{API}/status/{run_id}"),
-             ("GET", f"{API}/{run_id}/errors"), ("GET", f"{API}/{run_id}/audit"), ("GET", "/api/v1/record-types"),
+             ("GET", f"{API}/{run_id}/errors"), ("GET", f"{API}/{run_id}/audit"),
+             ("GET", f"{API}/{run_id}/reconciliation"), ("GET", "/api/v1/record-types"),
              ("GET", "/api/v1/record-types/claim/layout"), ("GET", "/api/v1/openapi.json")]
     changes = [("POST", API + "/trigger", {"file_path": a_file(keyed.harness, "data/input/other.csv"),
                                            "record_type": "disability", "output_mode": "file"}),
-               ("POST", f"{API}/retry/{run_id}", None), ("POST", f"{API}/cancel/{run_id}", None)]
+               ("POST", f"{API}/retry/{run_id}", None), ("POST", f"{API}/{run_id}/reconciliation", None),
+               ("POST", f"{API}/cancel/{run_id}", None)]
     keys = [("GET", "/api/v1/keys", None), ("POST", "/api/v1/keys", {"role": "viewer"}),
             ("DELETE", "/api/v1/keys/0123456789abcdef", None)]
     assert all(allowed(keyed, role, m, r) for m, r in reads)
-    assert [allowed(keyed, role, m, r, b) for m, r, b in changes] == [role != "viewer"] * 3
+    assert [allowed(keyed, role, m, r, b) for m, r, b in changes] == [role != "viewer"] * 4
     assert [allowed(keyed, role, m, r, b) for m, r, b in keys] == [role == "admin"] * 3
 
 
@@ -195,7 +197,8 @@ def test_another_tenants_run_is_not_found_anywhere(keyed):
     path = write(harness, "tenants/acme/in.csv", HEADER + "\n" + record(1) + "\n")
     run_id = keyed.trigger(acme, file_path=path).json_body["run_id"]
     for method, route in (("GET", f"{API}/status/{run_id}"), ("GET", f"{API}/{run_id}/errors"),
-                          ("GET", f"{API}/{run_id}/audit"), ("POST", f"{API}/cancel/{run_id}"),
+                          ("GET", f"{API}/{run_id}/audit"), ("GET", f"{API}/{run_id}/reconciliation"),
+                          ("POST", f"{API}/{run_id}/reconciliation"), ("POST", f"{API}/cancel/{run_id}"),
                           ("POST", f"{API}/retry/{run_id}")):
         answer = keyed.call(method, route, globex)
         assert answer.status_code == 404, (route, answer.body)
@@ -290,7 +293,7 @@ def test_a_tenant_at_its_active_run_cap_is_answered_429(keyed, monkeypatch):
 
 
 # --------------------------------------------------------------- browsers
-@pytest.mark.parametrize("route", ["/trigger", "/cancel/{run}", "/retry/{run}"])
+@pytest.mark.parametrize("route", ["/trigger", "/cancel/{run}", "/retry/{run}", "/{run}/reconciliation"])
 def test_a_page_of_another_origin_cannot_change_runs(keyed, route):
     operator = keyed.key("operator")
     run_id = keyed.trigger(operator, file_path=a_file(keyed.harness)).json_body["run_id"]
