@@ -91,6 +91,19 @@ class NotifyMessage:
 
 
 @dataclass(frozen=True)
+class PublishMessage:
+    """Asks a worker to put a run-end event on EventBridge, which refused it where the run ended
+    (chalicelib.notifications): the same document, so its `event_id` lets a listener drop a repeat."""
+
+    run_id: str
+    event: dict
+    kind: str = "publish"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+
+@dataclass(frozen=True)
 class ReconcileMessage:
     """Asks a worker to build (or build again) an ended run's reconciliation report (chalicelib.reconciliation)."""
 
@@ -101,7 +114,8 @@ class ReconcileMessage:
         return json.dumps(asdict(self))
 
 
-def parse_message(body: str) -> PlanMessage | ChunkMessage | RangeMessage | NotifyMessage | ReconcileMessage:
+def parse_message(body: str) -> (PlanMessage | ChunkMessage | RangeMessage | NotifyMessage | PublishMessage
+                                 | ReconcileMessage):
     data = json.loads(body)
     kind = data.pop("kind", None)
     if kind == "plan":
@@ -112,6 +126,8 @@ def parse_message(body: str) -> PlanMessage | ChunkMessage | RangeMessage | Noti
         return RangeMessage(**data)
     if kind == "notify":
         return NotifyMessage(**data)
+    if kind == "publish":
+        return PublishMessage(**data)
     if kind == "reconcile":
         return ReconcileMessage(**data)
     raise ValueError(f"unknown work message kind: {kind!r}")

@@ -4,9 +4,11 @@ A run ends in several places: the worker that counts its last chunk (runs.finish
 fails, the dead-letter handler, a cancel, the reaper, an upload that could not start a run. Each ends it
 with a conditional update of the run item, and only the caller whose update won hands the run, as that
 update left it, to `RunEndNotices.run_ended`. So two workers that both see the last chunk counted announce
-the end once. What is left: a function that dies between its update and its publish loses that event (at
-most once, never twice); a publish that fails is logged by its error's type and counted
-(NotificationsFailed), and the run keeps its status and counts.
+the end once. A publish the bus refuses (throttled, down) goes on the work queue, and a worker publishes the
+same document again, with the queue's retries (a listener may then see it twice, and drops the repeat by its
+`event_id`); only an event that fails on every attempt, or cannot be queued either, is logged by its error's
+type and counted (NotificationsFailed). What is left: a function that dies between its update and its
+publish loses that event. Either way the run keeps its status and counts.
 
 The event's document (`run_ended_event`) holds ids, the status, counts, rule names and their counts, times
 and `error_message`, which by construction quotes no record value (docs/security.md): never a record, the
@@ -30,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable
 
-from chalicelib.messages import NotifyMessage
+from chalicelib.messages import NotifyMessage, PublishMessage
 from chalicelib.observability import NOTIFICATIONS_FAILED, log, record
 from chalicelib.reconciliation import flag_report_failed
 
@@ -147,8 +149,9 @@ class RunEndNotices:
             log("run-end event published", run_id=run.run_id, status=run.status.value,
                 event_id=document["event_id"])
         except Exception as err:  # noqa: BLE001 (whatever it is, the run has ended: say so and go on)
-            log("run-end event not published", logging.WARNING, run_id=run.run_id, error=type(err).__name__)
-            count_failed_notification("event")
+            log("run-end event not published; a worker publishes it again", logging.WARNING, run_id=run.run_id,
+                error=type(err).__name__)
+            self._publish_later(run, document)
         if run.notify_url:
             self._queue_webhook(run, document)
         try:
@@ -157,6 +160,28 @@ class RunEndNotices:
         except Exception as err:  # noqa: BLE001 (the run has ended all the same; the log line says what is missing)
             log("reconciliation not queued", logging.WARNING, run_id=run.run_id, error=type(err).__name__)
             self._report_not_queued(run)
+
+    def _publish_later(self, run: Run, document: dict) -> None:
+        """The bus refused the event (throttled, down): a worker sends it again, from the work queue, with its
+        retries and dead-letter queue. Only an event that cannot be queued either is lost here, and counted."""
+        try:
+            self.queue.send_publish(PublishMessage(run.run_id, document))
+        except Exception as err:  # noqa: BLE001 (nothing more can be done here; the metric and the log say so)
+            log("run-end event lost: not published, and not queued", logging.ERROR, run_id=run.run_id,
+                error=type(err).__name__)
+            count_failed_notification("event")
+
+    def publish_again(self, message: PublishMessage) -> None:
+        """A worker's try at an event the bus refused where the run ended. Raises while the bus still refuses, so
+        that the message comes back; `give_up` once it has failed on every attempt."""
+        self.bus.publish(message.event)
+        log("run-end event published", run_id=message.run_id, event_id=message.event["event_id"], late=True)
+
+    def give_up(self, message: PublishMessage) -> None:
+        """An event that could not be published on any attempt (its message reached the dead-letter queue)."""
+        log("run-end event could not be published on any attempt", logging.ERROR, run_id=message.run_id,
+            event_id=message.event.get("event_id"))
+        count_failed_notification("event")
 
     def _report_not_queued(self, run: Run) -> None:
         """The report is not coming: flag the run (docs/reconciliation.md says how to queue it again)."""
@@ -184,8 +209,8 @@ class RunEndNotices:
 
 
 def count_failed_notification(channel: str) -> None:
-    """Count a run-end event that EventBridge did not take (`event`), or a webhook call that failed for good
-    (`webhook`)."""
+    """Count a run-end event that EventBridge did not take on any attempt (`event`), or a webhook call that
+    failed for good (`webhook`)."""
     record(NOTIFICATIONS_FAILED, 1, Channel=channel)
 
 

@@ -1,9 +1,10 @@
-"""The work queue: plan, range, chunk, notify and reconcile messages on SQS."""
+"""The work queue: plan, range, chunk, notify, publish and reconcile messages on SQS."""
 from __future__ import annotations
 
 from typing import Callable, Sequence
 
-from chalicelib.messages import ChunkMessage, NotifyMessage, PlanMessage, RangeMessage, ReconcileMessage
+from chalicelib.messages import (ChunkMessage, NotifyMessage, PlanMessage, PublishMessage, RangeMessage,
+                                 ReconcileMessage)
 
 SQS_BATCH_LIMIT = 10  # SendMessageBatch takes at most ten entries
 
@@ -24,6 +25,9 @@ class WorkQueue:
         self._sqs.send_message(QueueUrl=self.url, MessageBody=PlanMessage(run_id).to_json())
 
     def send_notify(self, message: NotifyMessage) -> None:
+        self._sqs.send_message(QueueUrl=self.url, MessageBody=message.to_json())
+
+    def send_publish(self, message: PublishMessage) -> None:
         self._sqs.send_message(QueueUrl=self.url, MessageBody=message.to_json())
 
     def send_reconcile(self, run_id: str) -> None:

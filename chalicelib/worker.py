@@ -25,7 +25,8 @@ from chalicelib.errors import InputFileError, InvalidRequest
 from chalicelib.inputs import plan_file, read_records
 from chalicelib.fanout import PartPlanner, fan_out_parts
 from chalicelib.inputs.files import with_header
-from chalicelib.messages import ChunkMessage, NotifyMessage, RangeMessage, ReconcileMessage, parse_message
+from chalicelib.messages import (ChunkMessage, NotifyMessage, PublishMessage, RangeMessage, ReconcileMessage,
+                                 parse_message)
 from chalicelib.notifications import RunEndNotices
 from chalicelib.models import InputFormat, OutputMode, RunStatus, Step
 from chalicelib.observability import CHUNKS_FAILED, RUNS_FINISHED, log, message_keys, record, record_chunk
@@ -70,6 +71,8 @@ class Worker:
                 self.process_chunk(message)
             elif isinstance(message, NotifyMessage):
                 self.webhooks.deliver(message)
+            elif isinstance(message, PublishMessage):
+                self.notices.publish_again(message)
             elif isinstance(message, ReconcileMessage):
                 self.reconciler.build(message.run_id)
             elif isinstance(message, RangeMessage):
@@ -293,6 +296,8 @@ class Worker:
                 self.fail_chunk(message, "the chunk failed on every attempt; its records were not delivered")
             elif isinstance(message, NotifyMessage):
                 self.webhooks.give_up(message, "the call could not be made on any attempt (the worker failed)")
+            elif isinstance(message, PublishMessage):
+                self.notices.give_up(message)
             elif isinstance(message, ReconcileMessage):
                 log("reconciliation report could not be built on any attempt", logging.ERROR)
                 self.reconciler.give_up(message.run_id, "the reconciliation report could not be built on any "

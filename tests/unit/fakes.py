@@ -28,7 +28,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.bootstrap import checked_record_specs, record_specs
 from chalicelib.config import Settings
-from chalicelib.messages import ChunkMessage, NotifyMessage, PlanMessage, ReconcileMessage
+from chalicelib.messages import ChunkMessage, NotifyMessage, PlanMessage, PublishMessage, ReconcileMessage
 from chalicelib.models import RunStatus, Step, steps_before
 from chalicelib.notifications import EventBus, EventNotPublished, RunEndNotices
 from chalicelib.outbound import OutboundPolicy
@@ -349,11 +349,17 @@ class FakeWorkQueue:
         self.sent: list[PlanMessage | ChunkMessage] = []
         self.reconciles: list[ReconcileMessage] = []
         self.refusing_reconciles = False  # SQS refusing them (throttled, down)
+        self.refusing_publishes = False
 
     def send_plan(self, run_id: str) -> None:
         self.sent.append(PlanMessage(run_id))
 
     def send_notify(self, message: NotifyMessage) -> None:
+        self.sent.append(message)
+
+    def send_publish(self, message: PublishMessage) -> None:
+        if self.refusing_publishes:
+            raise ConnectionError("the queue refused the message")
         self.sent.append(message)
 
     def send_chunks(self, chunks) -> None:

@@ -15,13 +15,14 @@ import requests
 from chalicelib.listing import ListQuery
 from chalicelib.access import OPEN_CALLER as OPEN
 from chalicelib.errors import InvalidRequest, RunConflict
-from chalicelib.messages import NotifyMessage, PlanMessage, ReconcileMessage, parse_message
+from chalicelib.messages import NotifyMessage, PlanMessage, PublishMessage, ReconcileMessage, parse_message
 from chalicelib.models import RunStatus
-from chalicelib.notifications import EVENT_VERSION, run_ended_event
+from chalicelib.notifications import EVENT_VERSION, EventNotPublished, run_ended_event
 from chalicelib.outbound import OutboundPolicy
 from chalicelib.webhooks import BACKOFF_SECONDS, MAX_ATTEMPTS, WebhookKeyMissing, WebhookSender, sign
 from local_stack.sandbox_target import verify_signature
 from tests.unit.fakes import employees_csv, wire
+from tests.functional.test_observability import documents, totals
 from tests.unit.test_openapi import APP, assert_described
 
 INPUT = "data/input/employees.csv"
@@ -65,8 +66,8 @@ def run_to_end(w, **request) -> str:
     run_id = trigger(w, **request)
     worker, notices = w.worker, []
     while taken := w.queue.take():
-        notices += [m for m in taken if isinstance(m, NotifyMessage)]
-        for message in (m for m in taken if not isinstance(m, NotifyMessage)):
+        notices += [m for m in taken if isinstance(m, (NotifyMessage, PublishMessage))]
+        for message in (m for m in taken if not isinstance(m, (NotifyMessage, PublishMessage))):
             worker.handle(message.to_json())
     w.queue.sent.extend(notices)  # left on the queue, for the test to deliver
     return run_id
@@ -180,15 +181,46 @@ def test_a_failed_upload_whose_folder_names_no_record_type_is_shown_as_unknown(w
     assert [(a["action"], a["by"]) for a in run.audit] == [("started", OPEN.principal)]
 
 
-def test_an_event_the_bus_refuses_fails_nothing_and_loses_no_count(w):
+def failed_notifications(capsys) -> float:
+    return totals(documents(capsys), "NotificationsFailed", Channel="event")
+
+
+def test_an_event_the_bus_refuses_fails_nothing_and_is_published_again_by_a_worker(w, capsys):
     # GIVEN EventBridge refusing every event
     w.bus.refusing = True
     # WHEN a run ends
     run_id = run_to_end(w)
-    # THEN it ended as it would have, its counts whole, its credentials released
+    # THEN it ended as it would have, its counts whole, and its event waits on the work queue, not lost
     run = w.store.get(run_id)
     assert (run.status, run.success_count, run.error_count) == (RunStatus.COMPLETED, 4, 1)
     assert w.bus.published == []
+    (waiting,) = [m for m in w.queue.take() if isinstance(m, PublishMessage)]
+    assert waiting.event == run_ended_event(run)
+    # WHEN a worker tries while the bus still refuses, THEN it raises, so that the queue brings the message back
+    with pytest.raises(EventNotPublished):
+        w.worker.handle(waiting.to_json())
+    # WHEN the bus takes events again, THEN the same document is published, once, and nothing was counted lost
+    w.bus.refusing = False
+    w.worker.handle(waiting.to_json())
+    assert w.bus.published == [run_ended_event(run)]
+    assert failed_notifications(capsys) == 0
+
+
+def test_an_event_that_fails_on_every_attempt_or_cannot_be_queued_is_counted_lost(w, capsys):
+    # GIVEN a run whose event the bus refused, and whose publish message failed on every attempt
+    w.bus.refusing = True
+    run_id = run_to_end(w)
+    (waiting,) = [m for m in w.queue.take() if isinstance(m, PublishMessage)]
+    capsys.readouterr()
+    # WHEN the dead-letter queue hands it over, THEN it is counted for the operators' alarm
+    w.worker.handle_dead_letter(waiting.to_json())
+    assert failed_notifications(capsys) == 1
+    # AND an end whose event can be neither published nor queued is counted at once
+    w.queue.refusing_publishes = True
+    w.service.cancel(OPEN, trigger(w))
+    assert failed_notifications(capsys) == 1
+    assert [m for m in w.queue.take() if isinstance(m, PublishMessage)] == []
+    assert w.store.get(run_id).status == RunStatus.COMPLETED
 
 
 def test_a_report_that_could_not_be_queued_is_flagged_and_asked_for_again_builds_it(w):
