@@ -169,5 +169,8 @@ class MigrationApi:
     def reconciliation(self, run_id: str) -> dict:
         return self.call("GET", f"{API}/{_id(run_id)}/reconciliation")
 
+    def audit(self, run_id: str) -> dict:
+        return self.call("GET", f"{API}/{_id(run_id)}/audit")
+
     def rebuild_reconciliation(self, run_id: str) -> dict:
         return self.call("POST", f"{API}/{_id(run_id)}/reconciliation")

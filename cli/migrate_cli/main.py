@@ -8,7 +8,7 @@ Exit codes (docs/cli.md):
     2  a usage error, or the service refused the request (4xx: its `detail` is printed)
     3  a run that was waited for was cancelled
     4  the service could not be reached, or failed (5xx, an answer that is not the API's)
-    5  --timeout passed before the run ended (the run goes on)
+    5  --timeout passed before the run ended, or before a report asked for again was written (both go on)
     130  interrupted (Ctrl-C) while waiting (the run goes on)
 """
 from __future__ import annotations
@@ -24,8 +24,9 @@ import click
 from migrate_cli import __version__
 from migrate_cli.client import ApiError, MigrationApi, Unreachable
 from migrate_cli.files import FileProblem, service_path, upload
-from migrate_cli.render import (ERROR_COLUMNS, console, errors_table, outcome, preview_tables, reconciliation_tables,
-                                record_types_table, running_table, runs_table, status_table, trigger_table)
+from migrate_cli.render import (ERROR_COLUMNS, audit_table, console, errors_table, outcome, preview_tables,
+                                reconciliation_tables, record_types_table, running_table, runs_table, status_table,
+                                trigger_table)
 from migrate_cli.settings import Settings, SettingsError, resolve
 from migrate_cli.watch import WaitTimeout, wait_for_end, wait_for_report
 
@@ -392,6 +393,16 @@ def running(ctx: click.Context) -> None:
     """The runs pending or running."""
     answer = _api(ctx).running()
     emit(answer) if _as_json(ctx) else show(running_table(answer))
+
+
+@cli.command()
+@click.argument("run_id", metavar="RUN")
+@common_options
+@click.pass_context
+def audit(ctx: click.Context, run_id: str) -> None:
+    """Who started, cancelled and retried a run, and asked again for its report, and when."""
+    answer = _api(ctx).audit(run_id)
+    emit(answer) if _as_json(ctx) else show(audit_table(answer))
 
 
 @cli.command()

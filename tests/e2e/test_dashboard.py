@@ -266,6 +266,10 @@ def grid(driver) -> list[str]:
     return js(driver, "return [...document.querySelectorAll('#chunk-grid .cell')].map((c) => c.dataset.state)")
 
 
+def audit_actions(driver) -> list[str]:
+    return js(driver, "return [...document.querySelectorAll('#audit tr')].map((tr) => tr.dataset.action)")
+
+
 def click(driver, element_id: str, confirm: bool = False) -> None:
     if not confirm:
         js(driver, "document.getElementById(arguments[0]).click()", element_id)
@@ -528,6 +532,7 @@ def test_a_report_that_could_not_be_built_is_built_again_from_its_page(local_sta
     assert js(chromium, "return document.getElementById('recon-rebuild').disabled")
     assert not js(chromium, "return document.getElementById('dl-recon').disabled")
     assert [a["action"] for a in get(local_stack, f"/{run_id}/audit")["audit"]] == ["started", "report_requested"]
+    wait_for(lambda: audit_actions(chromium) == ["started", "report_requested"], SHOW_SECONDS, "the audit trail")
 
 
 @pytest.mark.timeout(900)
@@ -563,6 +568,9 @@ def test_the_retry_button_processes_the_failed_chunks_again(chromium, request, t
         assert "retry" in timeline(chromium)
         assert stack.status(run_id)["status"] == "completed"
         assert js(chromium, "return document.getElementById('retry').disabled")
+        # AND its audit trail says it was started, then retried, by whom
+        wait_for(lambda: audit_actions(chromium) == ["started", "retried"], SHOW_SECONDS, "the audit trail")
+        assert "anonymous" in js(chromium, "return document.querySelector('#audit tr:last-child').textContent")
         keep_screenshot(chromium, request, "retried")
         # AND a refusal of the API is shown with its detail (a retry with nothing left to retry: 409)
         js(chromium, "document.getElementById('retry').disabled = false")

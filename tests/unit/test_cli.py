@@ -452,6 +452,21 @@ def test_reconcile_rebuild_refused_or_failed_again_says_the_services_detail(serv
     assert again.exit_code == 2 and "could not be built on any attempt" in again.stderr
 
 
+def test_audit_shows_who_did_what_to_a_run_and_when(service, migrate):
+    trail = {"run_id": RUN, "tenant": "acme", "audit": [
+        {"action": "started", "by": "key:0123456789abcdef", "at": "2025-01-15T10:30:00.123Z"},
+        {"action": "report_requested", "by": "arn:aws:iam::123456789012:role/ops", "at": "2025-01-15T11:00:00Z"}]}
+    service.answer("GET", f"{API}/{RUN}/audit", (200, trail))
+    table = migrate("audit", RUN)
+    assert table.exit_code == 0, table.output
+    lines = table.stdout.splitlines()
+    started = next(i for i, line in enumerate(lines) if "started" in line)
+    asked = next(i for i, line in enumerate(lines) if "report requested" in line)
+    assert started < asked and "key:0123456789abcdef" in lines[started] and "acme" in table.stdout
+    assert "arn:aws:iam::123456789012:role/ops" in table.stdout
+    assert json_lines(migrate("audit", RUN, "--json").stdout) == [trail]
+
+
 # ------------------------------------------------------------------ settings
 def test_a_config_files_profile_gives_url_and_key_and_flags_win(service, migrate, tmp_path):
     config = tmp_path / "migrate.toml"
