@@ -24,7 +24,7 @@ class Run:
     created_at: str
     # whose it is: only callers of its tenant see it (access.py)
     tenant: str = DEFAULT_TENANT
-    # who started, cancelled and retried it, and when: [{"action", "by", "at"}]
+    # who started, cancelled and retried it, and asked again for its report, and when: [{"action", "by", "at"}]
     audit: list[dict] = field(default_factory=list)
     # what was asked
     output_dir: str = DEFAULT_OUTPUT_DIR
