@@ -4,11 +4,14 @@ A run ends in several places: the worker that counts its last chunk (runs.finish
 fails, the dead-letter handler, a cancel, the reaper, an upload that could not start a run. Each ends it
 with a conditional update of the run item, and only the caller whose update won hands the run, as that
 update left it, to `RunEndNotices.run_ended`. So two workers that both see the last chunk counted announce
-the end once. A publish the bus refuses (throttled, down) goes on the work queue, and a worker publishes the
-same document again, with the queue's retries (a listener may then see it twice, and drops the repeat by its
-`event_id`); only an event that fails on every attempt, or cannot be queued either, is logged by its error's
-type and counted (NotificationsFailed). What is left: a function that dies between its update and its
-publish loses that event. Either way the run keeps its status and counts.
+the end once; the announcement ends by taking the run out of the unannounced ones (RunStore.mark_announced).
+A publish the bus refuses (throttled, down) goes on the work queue, and a worker publishes the same document
+again, with the queue's retries (a listener may then see it twice, and drops the repeat by its `event_id`);
+only an event that fails on every attempt, or cannot be queued either, is logged by its error's type and
+counted (NotificationsFailed). A function that dies between its update and the end of its
+announcement leaves the run unannounced, and the reaper announces it minutes later (chalicelib.reaper): the
+event, the webhook and the report's message come then, perhaps a second time, each safe to repeat. Either way
+the run keeps its status and counts.
 
 The event's document (`run_ended_event`) holds ids, the status, counts, rule names and their counts, times
 and `error_message`, which by construction quotes no record value (docs/security.md): never a record, the
@@ -160,6 +163,11 @@ class RunEndNotices:
         except Exception as err:  # noqa: BLE001 (the run has ended all the same; the log line says what is missing)
             log("reconciliation not queued", logging.WARNING, run_id=run.run_id, error=type(err).__name__)
             self._report_not_queued(run)
+        try:
+            # Announced: the reaper need not announce it again (chalicelib.reaper).
+            self.store.mark_announced(run.run_id)
+        except Exception as err:  # noqa: BLE001 (the reaper announces it again: listeners drop the repeat)
+            log("run end not marked announced", logging.WARNING, run_id=run.run_id, error=type(err).__name__)
 
     def _publish_later(self, run: Run, document: dict) -> None:
         """The bus refused the event (throttled, down): a worker sends it again, from the work queue, with its

@@ -6,6 +6,10 @@ Scheduled every few minutes, it looks at the active runs:
   most; planning twice is harmless);
 - one that has not moved for `stalled_after_seconds` is failed, with a message
   saying so.
+
+And at the ends not announced: a run that ended ANNOUNCE_AFTER_SECONDS ago and is still in the active-runs
+index's ANNOUNCING partition lost its announcement (the function that ended it died first): its credentials
+are released and its end announced now (event, webhook, reconciliation report: each safe to repeat).
 """
 from __future__ import annotations
 
@@ -22,6 +26,9 @@ from chalicelib.runs import RunStore, parse_iso
 from chalicelib.work_queue import WorkQueue
 
 MAX_REPLANS = 3
+# An end is announced within seconds of it (a few tries at EventBridge, two SQS messages); one still not
+# announced after this long never will be by the function that ended the run.
+ANNOUNCE_AFTER_SECONDS = 300
 
 
 @dataclass
@@ -35,7 +42,7 @@ class Reaper:
 
     def reap(self, now: datetime | None = None) -> dict[str, list[str]]:
         now = now or datetime.now(timezone.utc)
-        acted: dict[str, list[str]] = {"failed": [], "replanned": []}
+        acted: dict[str, list[str]] = {"failed": [], "replanned": [], "announced": []}
         for run in self.store.list_active():
             last = parse_iso(run.updated_at or run.created_at)
             idle = (now - last).total_seconds()
@@ -47,6 +54,15 @@ class Reaper:
                     self.queue.send_plan(run.run_id)
                     log("plan sent again", logging.WARNING, run_id=run.run_id, idle_seconds=int(idle))
                     acted["replanned"].append(run.run_id)
+        if self.notices is not None:
+            for run in self.store.list_unannounced():
+                ended = (now - parse_iso(run.completed_at or run.updated_at or run.created_at)).total_seconds()
+                if ended > ANNOUNCE_AFTER_SECONDS:
+                    log("run end announced by the reaper", logging.WARNING, run_id=run.run_id,
+                        ended_seconds_ago=int(ended))
+                    self.vault.release(run, self.store)
+                    self.notices.run_ended(run)
+                    acted["announced"].append(run.run_id)
         return acted
 
     def _fail(self, run: Run, idle: float) -> bool:

@@ -5,7 +5,9 @@ timestamps. Each processed chunk leaves a marker (sk=CHUNK#<n>) written in the
 same transaction that adds its counts to the run, guarded by
 `attribute_not_exists`: a chunk delivered twice is counted once (DESIGN 4).
 Active runs carry `active_pk`, so the sparse `active-runs` index holds only
-them; every run carries `recent_pk` for the `recent-runs` index, one partition per
+them; a run that has ended keeps it, set to ANNOUNCING, until its end is
+announced (chalicelib.notifications), so that the reaper finds an end whose
+function died before announcing it; every run carries `recent_pk` for the `recent-runs` index, one partition per
 tenant (the default tenant's is the one every run used before tenants existed).
 """
 from __future__ import annotations
@@ -29,6 +31,7 @@ ACTIVE_INDEX = "active-runs"
 COUNT_CONFLICT_RETRIES = 6  # a chunk's count meeting other chunks' on the run item: up to about 3 s of waits
 RECENT_INDEX = "recent-runs"
 ACTIVE = "ACTIVE"
+ANNOUNCING = "ANNOUNCING"  # the active-runs index's other partition: ended runs whose end is not yet announced
 RECENT = "RUNS"
 
 
@@ -106,8 +109,8 @@ def run_to_item(run: Run) -> dict:
                   input_format=run.input_format.to_dict())
     item = {"pk": f"RUN#{run.run_id}", "sk": "RUN", "recent_pk": _recent_partition(run.tenant),
             **{k: v for k, v in values.items() if v is not None}}
-    if run.active:
-        item["active_pk"] = ACTIVE
+    # A run written ended (an upload that could not start one) is announced like any other end.
+    item["active_pk"] = ACTIVE if run.active else ANNOUNCING
     return item
 
 
@@ -205,6 +208,17 @@ class RunStore:
             "#tenant = :tenant"
         return self._query(ACTIVE_INDEX, "active_pk", ACTIVE, limit=None,
                            where=(mine, {"#tenant": "tenant"}, {":tenant": {"S": tenant}}))
+
+    def list_unannounced(self) -> list[Run]:
+        """Ended runs whose end is not announced yet: for a few milliseconds after each end, or for good if the
+        function that ended the run died before it announced the end (the reaper announces it then)."""
+        return self._query(ACTIVE_INDEX, "active_pk", ANNOUNCING, limit=None)
+
+    def mark_announced(self, run_id: str) -> bool:
+        """Take an ended run out of the unannounced ones; False if it is not among them (announced already,
+        or reopened by a retry, which made it active again)."""
+        return self._conditional_update(run_id, "REMOVE active_pk", {":announcing": ANNOUNCING},
+                                        condition="active_pk = :announcing") is not None
 
     def list_runs(self, tenant: str, limit: int, status: str | None = None, record_type: str | None = None,
                   since: str | None = None, until: str | None = None, after: tuple[str, str] | None = None,
@@ -519,8 +533,9 @@ class RunStore:
         if error_message:
             sets += ", error_message = :message"
             values[":message"] = error_message
+        values[":announcing"] = ANNOUNCING
         return self._ended(self._conditional_update(
-            run.run_id, sets + " REMOVE active_pk", values,
+            run.run_id, sets + ", active_pk = :announcing", values,
             condition="#status = :running AND chunks_done = :done AND chunks_failed = :failed", returning=True))
 
     def fail(self, run_id: str, error_message: str, run: Run | None = None) -> Run | None:
@@ -543,7 +558,7 @@ class RunStore:
         values: dict[str, Any] = {
             ":status": status.value, ":at": at, ":history": [{"step": status.value, "at": at}],
             ":duration": seconds_between(run and (run.started_at or run.created_at), at),
-            ":pending": RunStatus.PENDING.value, ":running": RunStatus.RUNNING.value}
+            ":pending": RunStatus.PENDING.value, ":running": RunStatus.RUNNING.value, ":announcing": ANNOUNCING}
         sets = ""
         for i, (name, value) in enumerate(extra.items()):
             sets += f"{name} = :e{i}, "
@@ -554,7 +569,7 @@ class RunStore:
         return self._ended(self._conditional_update(
             run_id,
             f"SET #status = :status, {sets}completed_at = :at, updated_at = :at, #duration = :duration, "
-            "step_history = list_append(step_history, :history) REMOVE active_pk",
+            "step_history = list_append(step_history, :history), active_pk = :announcing",
             values, condition="#status IN (:pending, :running)", returning=True))
 
     @staticmethod

@@ -45,9 +45,9 @@ def test_reaper_fails_runs_that_stopped_moving(harness):
     stuck = harness.trigger(file_path=path, record_type="disability", output_mode="file",
                             authentication={"type": "bearer_token", "token": "t"})
     fresh_reaper = bootstrap.components().reaper
-    assert fresh_reaper.reap() == {"failed": [], "replanned": []}  # nothing is stalled yet
+    assert fresh_reaper.reap() == {"failed": [], "replanned": [], "announced": []}  # nothing is stalled yet
     later = datetime.now(timezone.utc) + timedelta(seconds=fresh_reaper.stalled_after_seconds + 60)
-    assert fresh_reaper.reap(now=later) == {"failed": [stuck], "replanned": []}
+    assert fresh_reaper.reap(now=later) == {"failed": [stuck], "replanned": [], "announced": []}
     status = harness.status(stuck)
     assert status["status"] == "failed"
     assert "the run stopped moving: no progress for" in status["error_message"]
@@ -107,9 +107,10 @@ def test_reaper_sends_a_lost_plan_again_and_the_run_completes(harness):
     reaper = bootstrap.components().reaper
     # WHEN the reaper runs after the re-plan delay (but before the stall limit)
     later = datetime.now(timezone.utc) + timedelta(seconds=reaper.replan_after_seconds + 1)
-    assert reaper.reap(now=later) == {"failed": [], "replanned": [run_id]}
+    assert reaper.reap(now=later) == {"failed": [], "replanned": [run_id], "announced": []}
     soon = datetime.now(timezone.utc) + timedelta(seconds=10)
-    assert reaper.reap(now=soon) == {"failed": [], "replanned": []}  # not again while the new plan is young
+    # not again while the new plan is young
+    assert reaper.reap(now=soon) == {"failed": [], "replanned": [], "announced": []}
     # THEN the plan comes back and the run completes
     harness.drain()
     status = harness.status(run_id)
@@ -173,3 +174,45 @@ def test_trigger_with_an_idempotency_key_makes_one_run(harness):
                          headers={"Idempotency-Key": "batch-2026-11-24"})
     assert other.status_code == 409 and "different request" in other.json_body["detail"]
     assert harness.get("/api/v1/migrations").json_body["count"] == 1
+
+
+def test_an_end_whose_function_died_before_announcing_it_is_announced_by_the_reaper(harness):
+    # GIVEN a run with its own credentials and a webhook, ended by its update alone: the function that ended it
+    # died before it announced the end (no event, no report's message, its credentials kept)
+    path = write(harness, SMALL, HEADER + "\n" + record(1) + "\n")
+    run_id = harness.trigger(file_path=path, record_type="disability", output_mode="file",
+                             authentication={"type": "bearer_token", "token": "t"})
+    components = bootstrap.components()
+    ended = components.store.cancel(run_id, by="anonymous")
+    assert ended is not None and [r.run_id for r in components.store.list_unannounced()] == [run_id]
+    assert harness.get("/api/v1/migrations/running").json_body["count"] == 0  # not active for all that
+    [plan] = harness.receive()
+    reaper = components.reaper
+    # WHEN the reaper looks while the end is young, THEN it leaves it to its function
+    soon = datetime.now(timezone.utc) + timedelta(seconds=60)
+    assert reaper.reap(now=soon) == {"failed": [], "replanned": [], "announced": []}
+    # WHEN it looks minutes later, THEN it announces the end: the report's message is queued and built, the
+    # run's credentials are released, and the run is announced once
+    later = datetime.now(timezone.utc) + timedelta(seconds=600)
+    assert reaper.reap(now=later) == {"failed": [], "replanned": [], "announced": [run_id]}
+    assert components.store.list_unannounced() == []
+    assert reaper.reap(now=later)["announced"] == []
+    kinds = [json.loads(m["Body"])["kind"] for m in harness.receive()]
+    assert kinds == ["reconcile"]
+    names = [s["Name"] for s in boto3.client("secretsmanager").list_secrets()["SecretList"]]
+    assert names == ["records-migration/test/target-credentials"]
+    harness.sqs.delete_message(QueueUrl=harness.queue_urls["work"], ReceiptHandle=plan["ReceiptHandle"])
+
+
+def test_a_run_ended_and_announced_leaves_nothing_to_the_reaper_and_a_late_mark_keeps_a_retry_active(harness):
+    # GIVEN a run that ended (a chunk failed for good) and was announced
+    run_id = run_whose_second_chunk_dies(harness)
+    store = bootstrap.components().store
+    assert harness.status(run_id)["status"] == "failed" and store.list_unannounced() == []
+    assert store.mark_announced(run_id) is False  # once is enough
+    # WHEN it is retried, and a mark of its earlier end comes late
+    assert harness.post(f"/api/v1/migrations/retry/{run_id}").status_code == 200
+    assert store.mark_announced(run_id) is False
+    # THEN the retried run is still active: listed as running, and not announced before it ends again
+    assert list(harness.get("/api/v1/migrations/running").json_body["running_migrations"]) == [run_id]
+    assert store.list_unannounced() == []

@@ -58,6 +58,7 @@ class FakeRunStore:
         self.runs: dict[str, Run] = {}
         self.markers: dict[str, dict[int, dict]] = {}
         self.plan_parts: dict[str, set[str]] = {}  # the parts of each fanned-out plan counted so far
+        self.unannounced: set[str] = set()  # ended runs whose end is not announced yet
         self._marker_ttl = marker_ttl_seconds
 
     # ----------------------------------------------------------------- create/read
@@ -65,6 +66,8 @@ class FakeRunStore:
         if run.run_id in self.runs:
             return False
         self.runs[run.run_id] = copy.deepcopy(run)
+        if not run.active:
+            self.unannounced.add(run.run_id)
         return True
 
     def set_credentials(self, run_id: str, credentials_ref: str) -> bool:
@@ -80,6 +83,15 @@ class FakeRunStore:
 
     def list_active(self, tenant: str | None = None) -> list[Run]:
         return [copy.deepcopy(r) for r in self._newest_first() if r.active and tenant in (None, r.tenant)]
+
+    def list_unannounced(self) -> list[Run]:
+        return [copy.deepcopy(r) for r in self._newest_first() if r.run_id in self.unannounced]
+
+    def mark_announced(self, run_id: str) -> bool:
+        if run_id not in self.unannounced:
+            return False
+        self.unannounced.discard(run_id)
+        return True
 
     def list_runs(self, tenant: str, limit: int, status: str | None = None, record_type: str | None = None,
                   since: str | None = None, until: str | None = None, after: tuple[str, str] | None = None,
@@ -212,6 +224,7 @@ class FakeRunStore:
             {"step": Step.COMPLETED.value if status == RunStatus.COMPLETED else status.value, "at": at})
         if error_message:
             current.error_message = error_message
+        self.unannounced.add(run.run_id)
         return copy.deepcopy(current)  # the run as it ended, as the table's update answers it
 
     def fail(self, run_id: str, error_message: str, run: Run | None = None) -> Run | None:
@@ -236,6 +249,7 @@ class FakeRunStore:
             current.error_message = error_message
         if audit:
             current.audit.append(audit_entry(*audit, at))
+        self.unannounced.add(run_id)
         return copy.deepcopy(current)
 
     def reopen_for_retry(self, run: Run, failed_chunks: int, credentials_ref: str | None, by: str = "",
@@ -246,6 +260,7 @@ class FakeRunStore:
             return False
         at = now_iso()
         current.status, current.updated_at, current.current_step = RunStatus.RUNNING, at, Step.DATA_MAPPING
+        self.unannounced.discard(run.run_id)  # active again
         current.retry_count += 1
         current.chunk_live = {}
         current.step_history.append({"step": "retry", "at": at, "chunks": failed_chunks})

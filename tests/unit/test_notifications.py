@@ -140,6 +140,22 @@ def test_the_reaper_publishes_the_end_of_a_stalled_run_once(w):
     assert ended["error_message"].startswith("the run stopped moving")
 
 
+def test_an_end_its_function_did_not_live_to_announce_is_announced_by_the_reaper_whole(w):
+    # GIVEN a run with a webhook, ended by its update alone (its function died before it announced the end)
+    run_id = trigger(w, notify=NOTIFY)
+    w.queue.take()
+    ended = w.store.cancel(run_id, by=OPEN.principal)
+    # WHEN the reaper looks minutes later, twice
+    later = datetime.now(timezone.utc) + timedelta(seconds=600)
+    assert w.reaper.reap(now=later)["announced"] == [run_id]
+    assert w.reaper.reap(now=later)["announced"] == []
+    # THEN the end is announced once, as its function would have: the event, the webhook's call, the report
+    assert w.bus.published == [run_ended_event(ended)]
+    [call] = w.queue.notices
+    assert call.event == run_ended_event(ended) and call.webhook_url == HOOK
+    assert w.queue.reconciles == [ReconcileMessage(run_id)]
+
+
 def test_a_dead_lettered_plan_and_a_dead_lettered_last_chunk_each_publish_once(w):
     planless = trigger(w)
     plan = w.queue.take()[0]
@@ -248,7 +264,8 @@ def test_a_report_that_could_not_be_queued_is_flagged_and_asked_for_again_builds
                                                    f"again; GET .../reconciliation answers 409 until it is written"}
     assert w.store.get(run_id).reconciliation is None
     assert w.queue.reconciles == [ReconcileMessage(run_id)]
-    assert [(a["action"], a["by"]) for a in w.store.get(run_id).audit][-2:] == [("report_requested", OPEN.principal)] * 2
+    trail = [(a["action"], a["by"]) for a in w.store.get(run_id).audit]
+    assert trail[-2:] == [("report_requested", OPEN.principal)] * 2
     # AND asking again before it is built queues nothing more
     with pytest.raises(RunConflict, match="is being built already"):
         w.service.rebuild_report(OPEN, run_id)

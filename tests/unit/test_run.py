@@ -25,8 +25,9 @@ def test_a_run_goes_to_its_table_item_and_back_unchanged():
     assert run_from_item(item) == run
 
 
-def test_an_ended_run_leaves_the_active_index():
-    assert "active_pk" not in run_to_item(finished_run(status=RunStatus.COMPLETED))
+def test_a_run_written_ended_waits_in_the_index_until_its_end_is_announced():
+    # (an upload that could not start a run is written failed: its end is announced like any other)
+    assert run_to_item(finished_run(status=RunStatus.COMPLETED))["active_pk"] == "ANNOUNCING"
 
 
 def test_an_item_without_max_error_rate_takes_the_request_default():

@@ -260,7 +260,7 @@ def test_the_reaper_fails_a_stalled_run_with_a_message_and_releases_its_credenti
     w.worker.handle(chunks[0].to_json())
     acted = w.reaper.reap(now=later(w.store.get(run_id).updated_at, 1801))
     run = w.store.get(run_id)
-    assert acted == {"failed": [run_id], "replanned": []}
+    assert acted == {"failed": [run_id], "replanned": [], "announced": []}
     assert run.status == RunStatus.FAILED and not run.active
     assert run.error_message == ("the run stopped moving: no progress for 30 minutes while running "
                                  "(step data_transformation); 1 of 3 chunks were counted")  # a dry run delivers nowhere
@@ -270,7 +270,7 @@ def test_the_reaper_fails_a_stalled_run_with_a_message_and_releases_its_credenti
 def test_the_reaper_leaves_a_run_that_moved_recently_alone(w):
     run_id, _ = planned(w)
     before = w.store.get(run_id)
-    assert w.reaper.reap(now=later(before.updated_at, 1799)) == {"failed": [], "replanned": []}
+    assert w.reaper.reap(now=later(before.updated_at, 1799)) == {"failed": [], "replanned": [], "announced": []}
     assert w.store.get(run_id) == before
 
 
