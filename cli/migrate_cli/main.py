@@ -24,7 +24,7 @@ import click
 from migrate_cli import __version__
 from migrate_cli.client import ApiError, MigrationApi, Unreachable
 from migrate_cli.files import FileProblem, service_path, upload
-from migrate_cli.render import (ERROR_COLUMNS, audit_table, console, errors_table, outcome, preview_tables,
+from migrate_cli.render import (ERROR_COLUMNS, audit_tables, console, errors_table, outcome, preview_tables,
                                 reconciliation_tables, record_types_table, running_table, runs_table, status_table,
                                 trigger_table)
 from migrate_cli.settings import Settings, SettingsError, resolve
@@ -402,7 +402,7 @@ def running(ctx: click.Context) -> None:
 def audit(ctx: click.Context, run_id: str) -> None:
     """Who started, cancelled and retried a run, and asked again for its report, and when."""
     answer = _api(ctx).audit(run_id)
-    emit(answer) if _as_json(ctx) else show(audit_table(answer))
+    emit(answer) if _as_json(ctx) else show(*audit_tables(answer))
 
 
 @cli.command()

@@ -182,14 +182,14 @@ def running_table(answer: dict) -> Table:
     return table
 
 
-def audit_table(answer: dict) -> Table:
+def audit_tables(answer: dict) -> list:
     """Who did what to a run, and when, oldest first."""
-    table = Table(title=f"run {answer.get('run_id')} (tenant {answer.get('tenant')})", title_justify="left")
+    table = Table()
     for name in ("when", "action", "by"):
         table.add_column(name, no_wrap=name == "when", overflow="fold")
     for entry in answer.get("audit") or []:
         add_row(table, entry.get("at") or "-", plain(entry.get("action")).replace("_", " "), entry.get("by") or "-")
-    return table
+    return [fields_table([("run", answer.get("run_id")), ("tenant", answer.get("tenant"))]), table]
 
 
 ERROR_COLUMNS = ("row", "field", "rule", "message", "value")
