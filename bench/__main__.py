@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import statistics
 import sys
@@ -44,7 +43,7 @@ import time
 import pandas as pd
 
 from bench.chunk_work import process_chunk_data
-from bench.machine import watched
+from bench.machine import cpu_seconds, watched
 from chalicelib.inputs import plan_file
 from chalicelib.models import InputFormat
 from chalicelib.records import load_specs
@@ -76,14 +75,6 @@ def worker_path(path: str, out_dir: str, record_type: str = "disability") -> flo
         process_chunk_data(output, number, source.read_range(chunk.start, chunk.end), plan.header, InputFormat(),
                            spec, chunk.first_row)
     return time.perf_counter() - started
-
-
-def cpu_seconds(fn, *args) -> tuple[float, float, float]:
-    """What fn(*args) returns (wall seconds), and the user and system CPU seconds it took."""
-    before = resource.getrusage(resource.RUSAGE_SELF)
-    wall = fn(*args)
-    after = resource.getrusage(resource.RUSAGE_SELF)
-    return wall, after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime
 
 
 def bench_worker(work: str, records: int, rounds: int) -> dict:

@@ -9,9 +9,10 @@ machine's virtual CPUs were ready to run and were not run), for the reader to ju
 from __future__ import annotations
 
 import os
+import resource
 import time
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 
 def _cpu_times() -> list[int] | None:
@@ -41,3 +42,12 @@ def watched(section: str, results: dict) -> Iterator[None]:
         print(f"[{section}: {state['seconds']} s, load {state['load_before']} -> {state['load_after']}"
               + (f", CPU stolen by the hypervisor {state['steal_percent']} %" if "steal_percent" in state else "")
               + "]", flush=True)
+
+
+def cpu_seconds(fn: Callable[..., Any], *args: Any) -> tuple[Any, float, float]:
+    """What fn(*args) returns, and the user and system CPU seconds this process spent in it: a figure's user
+    time is our code's, its system time largely the machine's (page faults, whose cost moves by the hour)."""
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    result = fn(*args)
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    return result, after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime
