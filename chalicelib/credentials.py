@@ -384,7 +384,7 @@ class CredentialVault:
         """Delete an ended run's own credentials, and the run's pointer to them."""
         if run.credentials_ref:
             self.forget(run.credentials_ref)
-            store.forget_credentials(run.run_id)
+            store.forget_credentials(run.run_id, run.credentials_ref)
 
     def forget(self, reference: str) -> None:
         from botocore.exceptions import ClientError

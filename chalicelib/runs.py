@@ -7,8 +7,9 @@ same transaction that adds its counts to the run, guarded by
 Active runs carry `active_pk`, so the sparse `active-runs` index holds only
 them; a run that has ended keeps it, set to ANNOUNCING, until its end is
 announced (chalicelib.notifications), so that the reaper finds an end whose
-function died before announcing it; every run carries `recent_pk` for the `recent-runs` index, one partition per
-tenant (the default tenant's is the one every run used before tenants existed).
+function died before announcing it. Every run carries `recent_pk` for the
+`recent-runs` index, one partition per tenant (the default tenant's is the one
+every run used before tenants existed).
 """
 from __future__ import annotations
 
@@ -654,8 +655,11 @@ class RunStore:
                             condition=f"#status IN (:pending, :running) AND attribute_not_exists(planned_at) "
                                       f"AND {seen}")
 
-    def forget_credentials(self, run_id: str) -> None:
-        self._db.update_item(TableName=self._table, Key=_key(run_id), UpdateExpression="REMOVE credentials_ref")
+    def forget_credentials(self, run_id: str, reference: str) -> None:
+        """Drop the run's pointer to credentials that were deleted; only to those: a retry that gave the run
+        new ones meanwhile (a late release of the end before it) keeps its own."""
+        self._conditional_update(run_id, "REMOVE credentials_ref", {":ref": reference},
+                                 condition="credentials_ref = :ref")
 
     def record_notification(self, run_id: str, notification: dict, new_end: bool = False) -> bool:
         """Keep how the run's webhook call went (`notifications.notification_record`). A new end's record

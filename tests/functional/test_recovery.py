@@ -216,3 +216,19 @@ def test_a_run_ended_and_announced_leaves_nothing_to_the_reaper_and_a_late_mark_
     # THEN the retried run is still active: listed as running, and not announced before it ends again
     assert list(harness.get("/api/v1/migrations/running").json_body["running_migrations"]) == [run_id]
     assert store.list_unannounced() == []
+
+
+def test_a_late_release_drops_only_the_credentials_it_deleted(harness):
+    # GIVEN a run pointing at its own credentials
+    path = write(harness, SMALL, HEADER + "\n" + record(1) + "\n")
+    run_id = harness.trigger(file_path=path, record_type="disability", output_mode="file",
+                             authentication={"type": "bearer_token", "token": "t"})
+    store = bootstrap.components().store
+    own = store.get(run_id).credentials_ref
+    assert own
+    # WHEN a release of other credentials comes late (the reaper announcing an end a retry has since reopened
+    # with new ones), THEN the run keeps its own; the release of its own drops them
+    store.forget_credentials(run_id, own + "-of-an-earlier-end")
+    assert store.get(run_id).credentials_ref == own
+    store.forget_credentials(run_id, own)
+    assert store.get(run_id).credentials_ref is None

@@ -324,8 +324,8 @@ class FakeRunStore:
         run.updated_at = now_iso()
         return True
 
-    def forget_credentials(self, run_id: str) -> None:
-        if run_id in self.runs:
+    def forget_credentials(self, run_id: str, reference: str) -> None:
+        if run_id in self.runs and self.runs[run_id].credentials_ref == reference:
             self.runs[run_id].credentials_ref = None
 
     def record_notification(self, run_id: str, notification: dict, new_end: bool = False) -> bool:
@@ -449,7 +449,7 @@ class FakeVault:
     def release(self, run: Run, store) -> None:
         if run.credentials_ref:
             self.forget(run.credentials_ref)
-            store.forget_credentials(run.run_id)
+            store.forget_credentials(run.run_id, run.credentials_ref)
 
     def forget(self, reference: str) -> None:
         self.secrets.pop(reference, None)
